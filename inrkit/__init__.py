@@ -1,0 +1,26 @@
+"""inrkit: fit implicit neural representations to images, audio, video and 3-D shapes.
+
+Example:
+    >>> import inrkit
+    >>> signal = inrkit.load_signal("data/astronaut.png")
+    >>> model = inrkit.create_model("siren", signal=signal)
+    >>> result = inrkit.fit(model, signal, inrkit.FitConfig(steps=300))  # doctest: +SKIP
+    >>> picture = inrkit.render(result.model, scale=2)  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
+from .export import load, render, save, write_reconstruction
+from .fit import FitConfig, FitDiverged, FitResult, fit
+from .metrics import psnr, snr, ssim
+from .models import create_model, list_models
+from .predict import evaluate, predictor
+from .runs import run_fit
+from .signals import Signal, SignalInfo, load_signal
+
+__all__ = [
+    "ConfigError", "ExportError", "FitConfig", "FitDiverged", "FitResult", "InrkitError", "ModelError", "Signal",
+    "SignalError", "SignalInfo", "__version__", "create_model", "evaluate", "fit", "list_models", "load",
+    "load_signal", "predictor", "psnr", "render", "run_fit", "save", "snr", "ssim", "write_reconstruction",
+]

@@ -1,0 +1,151 @@
+"""The `inrkit` command line. Each command parses options, calls one API function and prints a summary."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import api_summary as summary
+from .errors import InrkitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fit implicit neural representations to images, audio, video and 3-D shapes.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Bad input ends with one line on stderr and exit status 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InrkitError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def parse_size(text: str | None) -> tuple[int, ...] | None:
+    """'256x512' -> (256, 512)."""
+    if text is None:
+        return None
+    from .errors import ConfigError
+
+    try:
+        size = tuple(int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"cannot read size {text!r}; write it as HxW, e.g. 256x256") from None
+    if min(size) < 1:
+        raise ConfigError(f"size must be positive, got {text!r}")
+    return size
+
+
+@app.command()
+@friendly
+def fit(
+    signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
+    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
+    steps: Annotated[int, typer.Option(help="optimisation steps")] = 2000,
+    lr: Annotated[Optional[float], typer.Option(help="learning rate [default: the backbone's recipe]")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(help="final lr factor, 1 = constant [default: recipe]")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="samples per step [default: whole signal]")] = None,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width")] = None,
+    width: Annotated[Optional[int], typer.Option(help="hidden width (hidden_features)")] = None,
+    layers: Annotated[Optional[int], typer.Option(help="hidden layers (hidden_layers)")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: from the file suffix]")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (init and sampling)")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    target_psnr: Annotated[Optional[float], typer.Option(help="stop once this PSNR (dB) is reached")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run folder [default: runs/<signal>-<model>-<time>]")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
+    from .fit import FitConfig
+    from .runs import run_fit
+
+    config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
+                       target_psnr=target_psnr, progress=not quiet)
+    result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,
+                          model_options={"hidden_features": width, "hidden_layers": layers})
+    console.print(summary.fit_table(result, run))
+    if result.interrupted:
+        err_console.print(f"interrupted at step {result.steps}: saved what was learnt; "
+                          f"continue with --out {run} --resume")
+        raise typer.Exit(130)
+
+
+@app.command()
+@friendly
+def render(
+    run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
+    scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
+    size: Annotated[Optional[str], typer.Option(help="explicit size, e.g. 512x512")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output file [default: next to the weights]")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+) -> None:
+    """Rebuild a model from its weights alone and render the signal at any resolution."""
+    from .export import load, write_reconstruction
+    from .export import render as render_signal
+    from .signals import get_kind
+    from .utils import resolve_device
+
+    model = load(run, device=resolve_device(device))
+    info = model.inrkit_signal
+    array = render_signal(model, info, scale=scale, size=parse_size(size))
+    folder = run if run.is_dir() else run.parent
+    target = out or folder / f"render-{'x'.join(map(str, array.shape[:-1]))}{get_kind(info.kind).extension}"
+    write_reconstruction(array, info, target)
+    console.print(f"wrote {target} ({' x '.join(map(str, array.shape))})")
+
+
+@app.command("eval")
+@friendly
+def eval_(
+    run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
+    signal: Annotated[Path, typer.Argument(help="the signal to compare against")],
+    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: the model's]")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+) -> None:
+    """Metrics of a saved model against a signal."""
+    from .errors import SignalError
+    from .export import load
+    from .predict import evaluate
+    from .signals import load_signal
+    from .utils import resolve_device
+
+    model = load(run, device=resolve_device(device))
+    target = load_signal(signal, kind or model.inrkit_signal.kind)
+    if tuple(target.shape) != tuple(model.inrkit_signal.shape) and target.is_grid:
+        pass  # a model can be judged on any grid: it is a continuous function
+    if target.channels != model.inrkit_signal.channels:
+        raise SignalError(f"{signal}: has {target.channels} channels, the model {model.inrkit_signal.channels}")
+    console.print(summary.metrics_table(evaluate(model, target), title=f"{run} vs {signal}"))
+
+
+@app.command()
+@friendly
+def models(pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e.g. 's*'")] = None) -> None:
+    """Registered backbones, their recipe per signal kind and parameter counts at the default size."""
+    console.print(summary.models_table(pattern))
+
+
+def main() -> None:
+    app()
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, float) and math.isfinite(x)

@@ -1,0 +1,41 @@
+"""Blocks shared by several backbones: sine layers with SIREN's init, Fourier encodings."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def siren_uniform_(weight: torch.Tensor, fan_in: int, omega_0: float, is_first: bool) -> torch.Tensor:
+    """SIREN's weight init: U(±1/n) for the first layer, U(±sqrt(6/n)/omega_0) after it (biases untouched)."""
+    bound = 1 / fan_in if is_first else math.sqrt(6 / fan_in) / omega_0
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound)
+
+
+class SineLayer(nn.Module):
+    """y = sin(omega_0 · (W x + b)); omega_0 multiplies the bias too, as in the authors' code."""
+
+    def __init__(self, in_features: int, out_features: int, omega_0: float = 30.0, is_first: bool = False) -> None:
+        super().__init__()
+        self.omega_0 = omega_0
+        self.linear = nn.Linear(in_features, out_features)
+        siren_uniform_(self.linear.weight, in_features, omega_0, is_first)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.omega_0 * self.linear(x))
+
+
+class GaussianFourierFeatures(nn.Module):
+    """Random Fourier features [sin(2π B x), cos(2π B x)] with a fixed B ~ N(0, sigma²) (Tancik et al.)."""
+
+    def __init__(self, in_features: int, num_frequencies: int, sigma: float) -> None:
+        super().__init__()
+        self.register_buffer("B", torch.randn(num_frequencies, in_features) * sigma)
+        self.out_features = 2 * num_frequencies
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        proj = 2 * math.pi * x @ self.B.T
+        return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)

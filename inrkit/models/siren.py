@@ -1,0 +1,68 @@
+"""SIREN: sinusoidal representation networks (Sitzmann et al., NeurIPS 2020, arXiv 2006.09661).
+
+Follows `vsitzmann/siren` (modules.py, explore_siren.ipynb): every layer but the last is
+sin(omega_0 · (W x + b)) with omega_0 multiplying the bias too; the first layer's weights are
+U(±1/n), the hidden *and the last linear layer's* weights U(±sqrt(6/n)/omega_0); biases keep
+PyTorch's default. Targets are fitted in [-1, 1], as the authors normalise them.
+
+Departures: none in the network. For audio the authors scale coordinates to [-100, 100]; inrkit keeps
+coordinates in [-1, 1] and sets first_omega_0 = 3000 instead, as the authors' Colab does (equal
+weights, but the first-layer bias is scaled by 3000 rather than 30).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import SineLayer, siren_uniform_
+from .registry import Recipe, register_model
+
+
+def _sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_features: int,
+              first_omega_0: float, hidden_omega_0: float) -> nn.Sequential:
+    layers = [SineLayer(in_features, hidden_features, first_omega_0, is_first=True)]
+    layers += [SineLayer(hidden_features, hidden_features, hidden_omega_0) for _ in range(hidden_layers)]
+    last = nn.Linear(hidden_features, out_features)
+    siren_uniform_(last.weight, hidden_features, hidden_omega_0, is_first=False)
+    return nn.Sequential(*layers, last)
+
+
+@register_model(
+    "siren",
+    summary="sine MLP, omega_0 scaling and the authors' uniform init",
+    paper="Sitzmann et al., NeurIPS 2020",
+    recipes={
+        "image": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4),
+        "audio": Recipe(dict(hidden_features=256, hidden_layers=3, first_omega_0=3000.0), lr=1e-4),
+        "video": Recipe(dict(hidden_features=1024, hidden_layers=3), lr=1e-4),
+        "sdf": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4),
+        "occupancy": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4, loss="bce"),
+    },
+)
+class Siren(nn.Module):
+    """SIREN with a linear output layer.
+
+    Args:
+        in_features: coordinate dimension.
+        out_features: output channels.
+        hidden_features: width of every sine layer.
+        hidden_layers: sine layers after the first one (3 gives the paper's 5-layer network).
+        first_omega_0: frequency factor of the first layer (30; 3000 for audio).
+        hidden_omega_0: frequency factor of the hidden layers (30).
+
+    Example:
+        >>> Siren(2, 3)(torch.zeros(5, 2)).shape
+        torch.Size([5, 3])
+    """
+
+    target_range = (-1.0, 1.0)
+
+    def __init__(self, in_features: int, out_features: int, hidden_features: int = 256, hidden_layers: int = 3,
+                 first_omega_0: float = 30.0, hidden_omega_0: float = 30.0) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.net = _sine_mlp(in_features, hidden_features, hidden_layers, out_features, first_omega_0, hidden_omega_0)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.net(coords)

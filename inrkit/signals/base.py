@@ -1,0 +1,178 @@
+"""The Signal dataclass and the per-kind plug-in record that loaders, metrics and writers hang off.
+
+A signal is either a *grid* (image, audio, video, dense volume: values on a regular lattice whose
+coordinates are computed from indices on the fly) or a set of *points* (shapes: scattered
+coordinates with a target each). Models only ever see coordinates in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+Predict = Callable[[torch.Tensor], torch.Tensor]
+"""coords (N, D) in [-1, 1] -> values (N, C) in the signal's own units, computed in chunks."""
+
+
+def cell_centres(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Coordinates of n cells' centres in [-1, 1]: (2i + 1) / n - 1."""
+    return (2 * torch.arange(n, device=device, dtype=torch.float32) + 1) / n - 1
+
+
+def grid_coords(shape: tuple[int, ...], index: torch.Tensor | None = None) -> torch.Tensor:
+    """Cell-centre coordinates (N, D) of a grid, `ij` order, for flat indices (all when None).
+
+    Computed from the indices, so a random batch of a large video never needs the full
+    coordinate tensor in memory.
+
+    Example:
+        >>> grid_coords((2, 2))
+        tensor([[-0.5000, -0.5000],
+                [-0.5000,  0.5000],
+                [ 0.5000, -0.5000],
+                [ 0.5000,  0.5000]])
+    """
+    if index is None:
+        index = torch.arange(int(np.prod(shape)))
+    coords = []
+    for n in reversed(shape):
+        coords.append((2 * (index % n).float() + 1) / n - 1)
+        index = torch.div(index, n, rounding_mode="floor")
+    return torch.stack(coords[::-1], dim=-1)
+
+
+@dataclass
+class SignalInfo:
+    """Everything needed to rebuild a signal's layout without its data (stored in weights files)."""
+
+    kind: str
+    shape: tuple[int, ...]
+    channels: int
+    data_range: tuple[float, float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "shape": list(self.shape), "channels": self.channels,
+                "data_range": list(self.data_range), "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SignalInfo:
+        return cls(d["kind"], tuple(d["shape"]), int(d["channels"]), tuple(d["data_range"]), d.get("meta", {}))
+
+    @property
+    def in_features(self) -> int:
+        return int(self.meta.get("in_features", len(self.shape)))
+
+
+@dataclass
+class Signal:
+    """A signal to fit.
+
+    Attributes:
+        kind: "image", "audio", "video", "sdf", "occupancy", ...
+        values: grid signals: (*shape, C); point signals: (N, C).
+        data_range: (low, high) of the values, used by every metric (PSNR peak = high - low).
+        points: (N, D) coordinates in [-1, 1] for point signals; None for grids.
+        meta: JSON-serialisable facts (name, source, sample_rate, fps, transform, ...).
+    """
+
+    kind: str
+    values: torch.Tensor
+    data_range: tuple[float, float]
+    points: torch.Tensor | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_grid(self) -> bool:
+        return self.points is None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Grid shape without channels (for point signals: the evaluation grid, if any)."""
+        if self.is_grid:
+            return tuple(self.values.shape[:-1])
+        return tuple(self.meta.get("grid_shape", ()))
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[-1])
+
+    @property
+    def in_features(self) -> int:
+        return len(self.values.shape) - 1 if self.is_grid else int(self.points.shape[1])
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.values[..., 0].numel())
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.kind))
+
+    @property
+    def info(self) -> SignalInfo:
+        meta = dict(self.meta, in_features=self.in_features)
+        return SignalInfo(self.kind, self.shape, self.channels, tuple(self.data_range), meta)
+
+    def coords(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Coordinates (N, D) of the samples at flat `index` (all when None)."""
+        if self.is_grid:
+            return grid_coords(self.shape, index)
+        return self.points if index is None else self.points[index]
+
+    def targets(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Values (N, C) at flat `index` (all when None)."""
+        flat = self.values.reshape(-1, self.channels)
+        return flat if index is None else flat[index]
+
+
+@dataclass(frozen=True)
+class SignalKind:
+    """How one kind of signal is read, judged, rendered and written. Each kind module registers one.
+
+    Attributes:
+        name: the kind's name ("image").
+        suffixes: file suffixes this kind reads by default (".png").
+        load: (path, **options) -> Signal.
+        evaluate: (predict, signal, **options) -> metrics dict (floats, or lists for per-frame values).
+        render: (predict, info, **options) -> array in signal units (e.g. scale=2 for super-resolution).
+        write: (array, info, path) -> None; writes the reconstruction file.
+        extension: default suffix of the reconstruction file.
+        preview: optional (array, signal, path) -> None; a picture comparing fit and original.
+        headline: the metric shown first in progress bars and tables.
+        loss: the default loss for this kind ("mse", "bce").
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    load: Callable[..., Signal]
+    evaluate: Callable[..., dict[str, Any]]
+    render: Callable[..., np.ndarray]
+    write: Callable[[np.ndarray, SignalInfo, Path], None]
+    extension: str
+    preview: Callable[[np.ndarray, Signal, Path], None] | None = None
+    headline: str = "psnr"
+    loss: str = "mse"
+
+
+KINDS: dict[str, SignalKind] = {}
+
+
+def register_kind(kind: SignalKind) -> SignalKind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+def predict_grid(predict: Predict, shape: tuple[int, ...], chunk: int = 1 << 16) -> np.ndarray:
+    """Evaluate `predict` on every cell centre of `shape`, in chunks; returns (*shape, C) float32."""
+    n = int(np.prod(shape))
+    parts = []
+    for start in range(0, n, chunk):
+        index = torch.arange(start, min(start + chunk, n))
+        parts.append(predict(grid_coords(shape, index)).float().cpu())
+    return torch.cat(parts).reshape(*shape, -1).numpy()

@@ -1,0 +1,152 @@
+"""Images: PNG/JPEG/TIFF/EXR (grey, RGB, RGBA; 8/16-bit or float) as (H, W, C) values in [0, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from .. import metrics
+from ..errors import SignalError
+from .base import Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp")
+
+
+def _read(path: Path) -> np.ndarray:
+    if path.suffix.lower() == ".exr":
+        import OpenEXR
+
+        with OpenEXR.File(str(path)) as f:
+            channels = f.channels()
+            if "RGBA" in channels or "RGB" in channels:
+                return channels["RGBA" if "RGBA" in channels else "RGB"].pixels
+            planes = [channels[k].pixels for k in sorted(channels)]
+            return np.stack(planes, axis=-1)
+    return iio.imread(path)
+
+
+def to_unit_range(array: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Map integer or float pixels to float32 in [0, 1]; float data outside [0, 1] is min-max scaled.
+
+    Returns the array and the facts needed to undo the mapping (`bit_depth`, `value_offset`, `value_scale`).
+    """
+    if array.dtype == bool:
+        return array.astype(np.float32), {"bit_depth": 1}
+    if np.issubdtype(array.dtype, np.integer):
+        bits = 16 if array.dtype.itemsize >= 2 else 8
+        return (array.astype(np.float64) / (2**bits - 1)).astype(np.float32), {"bit_depth": bits}
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise SignalError("image holds NaN or infinite values")
+    lo, hi = float(array.min()), float(array.max())
+    if lo >= 0 and hi <= 1:
+        return array, {"bit_depth": 32}
+    scale = hi - lo if hi > lo else 1.0
+    return (array - lo) / scale, {"bit_depth": 32, "value_offset": lo, "value_scale": scale}
+
+
+def load_image(path: str | Path, **_: object) -> Signal:
+    """Read an image file into a Signal of kind "image" with values (H, W, C) in [0, 1].
+
+    Example:
+        >>> sig = load_image("data/astronaut.png")
+        >>> sig.values.shape, sig.data_range
+        (torch.Size([128, 128, 3]), (0.0, 1.0))
+    """
+    path = Path(path)
+    try:
+        array = _read(path)
+    except Exception as exc:  # imageio raises many types for corrupt or truncated files
+        raise SignalError(f"{path}: cannot read as an image (corrupt, truncated or unsupported): "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] > 4:
+        raise SignalError(f"{path}: expected a single grey/RGB/RGBA image, got array of shape {array.shape} "
+                          "(animated or multi-page? fit it as --kind video)")
+    if min(array.shape[:2]) < 2:
+        raise SignalError(f"{path}: image of {array.shape[0]}x{array.shape[1]} pixels is too small to fit")
+    values, facts = to_unit_range(array)
+    meta = {"name": path.stem, "source": str(path), **facts}
+    return Signal("image", torch.from_numpy(np.ascontiguousarray(values)), (0.0, 1.0), meta=meta)
+
+
+def evaluate_image(predict: Predict, signal: Signal, **_: object) -> dict[str, float]:
+    """PSNR (peak 1) and SSIM of the clamped prediction on the image's own grid."""
+    pred = np.clip(predict_grid(predict, signal.shape), *signal.data_range)
+    target = signal.values.numpy()
+    span = signal.data_range[1] - signal.data_range[0]
+    out = {"psnr": metrics.psnr(pred, target, span), "mse": metrics.mse(pred, target)}
+    if min(signal.shape) >= 7:
+        out["ssim"] = metrics.ssim(pred, target, span)
+    return out
+
+
+def output_shape(shape: tuple[int, ...], scale: float | None = None,
+                 size: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The grid shape to render: an explicit size, or the fitted shape times `scale`."""
+    if size is not None:
+        if len(size) != len(shape) or min(size) < 1:
+            raise SignalError(f"size {size} does not fit a signal of {len(shape)} dimensions")
+        return tuple(int(s) for s in size)
+    scale = 1.0 if scale is None else scale
+    if scale <= 0:
+        raise SignalError(f"scale must be positive, got {scale}")
+    return tuple(max(1, round(n * scale)) for n in shape)
+
+
+def render_image(predict: Predict, info: SignalInfo, scale: float | None = None,
+                 size: tuple[int, int] | None = None, **_: object) -> np.ndarray:
+    """The image at any resolution (scale=2 doubles each side), clamped to [0, 1]."""
+    shape = output_shape(info.shape, scale, size)
+    return np.clip(predict_grid(predict, shape), *info.data_range)
+
+
+def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
+    """PNG/TIFF at the source's bit depth (8 or 16), or EXR with the original float range restored."""
+    array = np.clip(array, 0, 1)
+    if path.suffix.lower() == ".exr":
+        import OpenEXR
+
+        values = array * info.meta.get("value_scale", 1.0) + info.meta.get("value_offset", 0.0)
+        names = {1: "Y", 3: "RGB", 4: "RGBA"}.get(array.shape[-1], "Y")
+        pixels = values.astype(np.float32) if names != "Y" else values[..., 0].astype(np.float32)
+        with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                          {names: np.ascontiguousarray(pixels)}) as f:
+            f.write(str(path))
+        return
+    sixteen = info.meta.get("bit_depth", 8) > 8 and path.suffix.lower() in (".png", ".tif", ".tiff")
+    ints = np.round(array * (65535 if sixteen else 255)).astype(np.uint16 if sixteen else np.uint8)
+    iio.imwrite(path, ints[..., 0] if ints.shape[-1] == 1 else ints)
+
+
+def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
+    """Original | reconstruction | absolute error (×10), side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = signal.values.numpy()
+    err = np.abs(array - target).mean(-1)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+    for ax, img, title in zip(axes, (target, array), ("original", "reconstruction")):
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img[..., :3], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title)
+    im = axes[2].imshow(np.clip(err * 10, 0, 1), cmap="inferno", vmin=0, vmax=1)
+    axes[2].set_title("|error| × 10")
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+IMAGE = register_kind(SignalKind(
+    name="image", suffixes=SUFFIXES, load=load_image, evaluate=evaluate_image, render=render_image,
+    write=write_image, extension=".png", preview=preview_image,
+))
