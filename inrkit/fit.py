@@ -196,14 +196,15 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
             if cfg.loss == "mse" and (full or step % eval_every == 0 or step == cfg.steps):
                 err = loss / out_map.gain**2 if full else evaluate(model, signal, chunk_size=cfg.chunk_size)["mse"]
                 last_psnr = psnr_from_mse(err, span)
-            if step % log_every == 0 or step == cfg.steps:
+            reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
+            if step % log_every == 0 or step == cfg.steps or reached:
                 row = {"step": step, "loss": loss, "psnr": last_psnr, "seconds": clock.total}
                 history.append(row)
                 bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{last_psnr:.2f}")
                 if callback:
                     callback(row)
             bar.update(1)
-            if cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr:
+            if reached:
                 time_to_target = clock.total
                 break
             if cfg.checkpoint_path and time.monotonic() - last_save > cfg.checkpoint_every:

@@ -106,7 +106,7 @@ def render_image(predict: Predict, info: SignalInfo, scale: float | None = None,
 
 
 def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
-    """PNG/TIFF at the source's bit depth (8 or 16), or EXR with the original float range restored."""
+    """PNG/TIFF (16-bit for 16-bit grey sources, else 8-bit), or EXR with the original float range restored."""
     array = np.clip(array, 0, 1)
     if path.suffix.lower() == ".exr":
         import OpenEXR
@@ -118,7 +118,9 @@ def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
                           {names: np.ascontiguousarray(pixels)}) as f:
             f.write(str(path))
         return
-    sixteen = info.meta.get("bit_depth", 8) > 8 and path.suffix.lower() in (".png", ".tif", ".tiff")
+    # Pillow writes 16-bit PNG/TIFF only for single-channel images; colour goes out at 8 bits.
+    sixteen = (info.meta.get("bit_depth", 8) > 8 and array.shape[-1] == 1
+               and path.suffix.lower() in (".png", ".tif", ".tiff"))
     ints = np.round(array * (65535 if sixteen else 255)).astype(np.uint16 if sixteen else np.uint8)
     iio.imwrite(path, ints[..., 0] if ints.shape[-1] == 1 else ints)
 
