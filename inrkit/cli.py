@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from . import api_summary as summary
 from .errors import InrkitError
@@ -129,8 +127,7 @@ def eval_(
 
     model = load(run, device=resolve_device(device))
     target = load_signal(signal, kind or model.inrkit_signal.kind)
-    if tuple(target.shape) != tuple(model.inrkit_signal.shape) and target.is_grid:
-        pass  # a model can be judged on any grid: it is a continuous function
+    # Any grid size is fine (a model is a continuous function); the channels must agree.
     if target.channels != model.inrkit_signal.channels:
         raise SignalError(f"{signal}: has {target.channels} channels, the model {model.inrkit_signal.channels}")
     console.print(summary.metrics_table(evaluate(model, target), title=f"{run} vs {signal}"))
@@ -146,6 +143,3 @@ def models(pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e
 def main() -> None:
     app()
 
-
-def _finite(x: float) -> bool:
-    return isinstance(x, float) and math.isfinite(x)
