@@ -39,3 +39,34 @@ class GaussianFourierFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         proj = 2 * math.pi * x @ self.B.T
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
+# exp(x) for x below about -87.3 is a float32 denormal, which CPUs compute 10-30x slower per element
+# (flushing denormals does not help); the true value is < 1.6e-38, so capping the exponent there
+# changes the output by less than that and removes the slow path.
+EXP_FLOOR = -87.0
+
+
+def nyquist_frequencies(samples: int) -> int:
+    """NeRF encoding frequencies for a signal of `samples` points per side: floor(log2(samples / 4)).
+
+    This is the "Nyquist" rule of SIREN's `PosEncodingNeRF` (and WIRE's ReLU+PE), at least 1.
+
+    Example:
+        >>> nyquist_frequencies(512), nyquist_frequencies(64)
+        (7, 4)
+    """
+    return max(1, int(math.floor(math.log2(max(samples, 8) / 4))))
+
+
+class NerfEncoding(nn.Module):
+    """NeRF positional encoding [x, sin(2^i π x), cos(2^i π x)] for i < num_frequencies (per coordinate)."""
+
+    def __init__(self, in_features: int, num_frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", (2.0 ** torch.arange(num_frequencies)) * math.pi, persistent=False)
+        self.out_features = in_features * (1 + 2 * num_frequencies)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        proj = (x[..., None] * self.freqs).flatten(-2)  # (N, D*L), frequencies fastest
+        return torch.cat([x, torch.sin(proj), torch.cos(proj)], dim=-1)
