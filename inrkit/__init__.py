@@ -17,10 +17,12 @@ from .metrics import psnr, snr, ssim
 from .models import create_model, list_models
 from .predict import evaluate, predictor
 from .runs import run_fit
+from .bench import run_benchmark
 from .signals import Signal, SignalInfo, load_signal
 
 __all__ = [
     "ConfigError", "ExportError", "FitConfig", "FitDiverged", "FitResult", "InrkitError", "ModelError", "Signal",
     "SignalError", "SignalInfo", "__version__", "create_model", "evaluate", "fit", "list_models", "load",
-    "load_signal", "predictor", "psnr", "render", "run_fit", "save", "snr", "ssim", "write_reconstruction",
+    "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr", "ssim",
+    "write_reconstruction",
 ]

@@ -140,6 +140,11 @@ def models(pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e
     console.print(summary.models_table(pattern))
 
 
+from .bench.cli import bench_app  # noqa: E402  (the bench group: `inrkit bench SPEC` and `inrkit bench report DIR`)
+
+app.add_typer(bench_app, name="bench")
+
+
 def main() -> None:
     app()
 

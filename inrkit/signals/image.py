@@ -48,8 +48,11 @@ def to_unit_range(array: np.ndarray) -> tuple[np.ndarray, dict]:
     return (array - lo) / scale, {"bit_depth": 32, "value_offset": lo, "value_scale": scale}
 
 
-def load_image(path: str | Path, **_: object) -> Signal:
+def load_image(path: str | Path, crop: int | tuple[int, int] | None = None,
+               size: int | tuple[int, int] | None = None, **_: object) -> Signal:
     """Read an image file into a Signal of kind "image" with values (H, W, C) in [0, 1].
+
+    `crop` (N or (H, W)) keeps the centre; `size` then resizes (anti-aliased), so CPU benchmarks stay small.
 
     Example:
         >>> sig = load_image("data/astronaut.png")
@@ -70,8 +73,28 @@ def load_image(path: str | Path, **_: object) -> Signal:
     if min(array.shape[:2]) < 2:
         raise SignalError(f"{path}: image of {array.shape[0]}x{array.shape[1]} pixels is too small to fit")
     values, facts = to_unit_range(array)
+    values = _crop_resize(values, crop, size, path)
     meta = {"name": path.stem, "source": str(path), **facts}
     return Signal("image", torch.from_numpy(np.ascontiguousarray(values)), (0.0, 1.0), meta=meta)
+
+
+def _crop_resize(values: np.ndarray, crop: object, size: object, path: Path) -> np.ndarray:
+    """Centre crop to `crop` then resize to `size` (each N or (H, W)); None leaves the image as it is."""
+    def pair(v: object) -> tuple[int, int]:
+        h, w = (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[misc]
+        if h < 2 or w < 2:
+            raise SignalError(f"{path}: crop/size must be at least 2 pixels, got {v!r}")
+        return int(h), int(w)
+
+    if crop is not None:
+        h, w = pair(crop)
+        top, left = max(0, (values.shape[0] - h) // 2), max(0, (values.shape[1] - w) // 2)
+        values = values[top:top + h, left:left + w]
+    if size is not None:
+        from skimage.transform import resize
+
+        values = resize(values, (*pair(size), values.shape[-1]), anti_aliasing=True).astype(np.float32)
+    return values
 
 
 def evaluate_image(predict: Predict, signal: Signal, **_: object) -> dict[str, float]:

@@ -1,0 +1,166 @@
+"""One benchmark case: load, build, fit, judge, and keep a thumbnail; any failure becomes an error row.
+
+Runs wherever the executor puts it (this process, a subprocess, a Ray worker) and returns a plain
+dict, so the parent alone writes the store.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .spec import Case
+
+Thumbnail = Callable[[np.ndarray], "np.ndarray | None"]
+THUMBNAILS: dict[str, Thumbnail] = {}
+"""Per-kind: rendered array -> a small (H, W, C) picture in [0, 1] for the gallery (None: no picture)."""
+
+THUMB_SIZE = 96
+
+
+def register_thumbnail(kind: str, fn: Thumbnail) -> Thumbnail:
+    """Say how the gallery shows a kind; kinds without one get `generic_thumbnail`.
+
+    Example:
+        >>> register_thumbnail("audio", lambda wave: None)  # doctest: +SKIP
+    """
+    THUMBNAILS[kind] = fn
+    return fn
+
+
+def generic_thumbnail(array: np.ndarray) -> np.ndarray | None:
+    """(H, W, C) -> its centre crop; (T, H, W, C) (video, volume) -> the middle frame's; else None."""
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[array.shape[0] // 2]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        return None
+    h, w = array.shape[:2]
+    top, left = max(0, (h - THUMB_SIZE) // 2), max(0, (w - THUMB_SIZE) // 2)
+    crop = array[top:top + THUMB_SIZE, left:left + THUMB_SIZE, :3]
+    lo, hi = float(crop.min()), float(crop.max())
+    if lo < 0 or hi > 1:  # e.g. an SDF slice: show it stretched rather than clipped
+        crop = (crop - lo) / (hi - lo or 1.0)
+    return crop
+
+
+def save_thumbnail(kind: str, array: np.ndarray, path: Path) -> str | None:
+    """Write the kind's thumbnail of `array` as PNG; never fails the case (returns None instead)."""
+    import imageio.v3 as iio
+
+    try:
+        picture = THUMBNAILS.get(kind, generic_thumbnail)(array)
+        if picture is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ints = np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)
+        iio.imwrite(path, ints[..., 0] if ints.shape[-1] == 1 else ints)
+        return str(path)
+    except Exception:  # a gallery picture is a nicety; the metrics are what matter
+        return None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80]
+
+
+def original_thumbnail(out: Path, signal: str, load: dict[str, Any]) -> Path:
+    """Where the thumbnail of a signal as loaded (with these loader options) lives."""
+    from .spec import config_hash
+
+    return Path(out) / "thumbs" / f"{slug(Path(signal).stem)}__original__{config_hash({'s': signal, 'l': load})[:8]}.png"
+
+
+def base_row(case: Case) -> dict[str, Any]:
+    import torch
+
+    from .. import __version__
+
+    return {"signal": case.signal, "signal_name": case.signal_name, "kind": case.kind, "model": case.model.label,
+            "model_name": case.model.name, "seed": case.seed, "config_hash": case.config_hash,
+            "config": case.to_dict(), "versions": {"inrkit": __version__, "torch": torch.__version__,
+                                                    "python": platform.python_version()}}
+
+
+def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
+             on_step: Callable[[int], None] | None = None, cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit one case and return its store row; exceptions (NaN, out of memory, bad file) give an error row.
+
+    Example:
+        >>> row = run_case(resolve(spec)[0], "bench-out")  # doctest: +SKIP
+        >>> row["status"], row["metrics"]["psnr"]  # doctest: +SKIP
+        ('ok', 31.2)
+    """
+    row = base_row(case)
+    try:
+        row.update(_fit_case(case, Path(out), keep_reconstruction, on_step, cache if cache is not None else {}))
+        row["status"] = "ok"
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001  every failure is recorded, and the benchmark goes on
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        row.update(status="error", error=f"{type(exc).__name__}: {message}"[:1000])
+        _free_gpu_memory()
+    return row
+
+
+def _load(case: Case, cache: dict[str, Any]) -> Any:
+    """Load the case's signal, reusing the last one (cases come signal-major)."""
+    from ..signals import load_signal
+
+    key = (case.signal, case.kind, repr(sorted(case.load.items())))
+    if cache.get("key") != key:
+        cache.clear()
+        kind = None if case.kind == "unknown" else case.kind
+        cache.update(key=key, signal=load_signal(case.signal, kind, **case.load))
+    return cache["signal"]
+
+
+def _fit_case(case: Case, out: Path, keep: bool, on_step: Callable[[int], None] | None,
+              cache: dict[str, Any]) -> dict[str, Any]:
+    from ..export import render, write_reconstruction
+    from ..fit import FitConfig, fit
+    from ..models import create_model
+    from ..signals import get_kind
+    from ..utils import count_params, seed_everything
+
+    signal = _load(case, cache)
+    seed_everything(case.seed)  # the same seed gives the same init for every run of the case
+    model = create_model(case.model.name, signal=signal, params=case.params, **case.model.overrides)
+    config = FitConfig(**case.fit, seed=case.seed, device=case.device, progress=False)
+    result = fit(model, signal, config, callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
+    if result.interrupted:  # Ctrl-C inside fit: stop the benchmark, do not record a truncated case
+        raise KeyboardInterrupt
+    stem = f"{slug(case.signal_name)}__{slug(case.model.label)}__s{case.seed}__{case.config_hash}"
+    array = render(result.model, signal.info)
+    row = {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
+           "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
+           "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
+           "history": [[h["step"], h["loss"], h["psnr"], h["seconds"]] for h in result.history],
+           "thumbnail": save_thumbnail(case.kind, array, out / "thumbs" / f"{stem}.png")}
+    original = original_thumbnail(out, case.signal, case.load)
+    if signal.points is None and not original.exists():
+        save_thumbnail(case.kind, signal.values.numpy(), original)
+    if keep:
+        target = out / "reconstructions" / f"{stem}{get_kind(signal.kind).extension}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        row["reconstruction"] = str(write_reconstruction(array, signal.info, target))
+    if any(math.isnan(v) for v in row["metrics"].values()):
+        raise FloatingPointError(f"metrics are NaN: {row['metrics']}")
+    return row
+
+
+def _free_gpu_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001
+        pass

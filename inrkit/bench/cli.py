@@ -1,0 +1,134 @@
+"""`inrkit bench`: run a benchmark (`inrkit bench SPEC.toml` or flags) or rebuild its report.
+
+`bench` is a command group whose default command is `run`, so both `inrkit bench SPEC.toml
+--steps 100` and `inrkit bench report DIR` work. Logic lives in `inrkit.bench`; this file parses.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+
+class DefaultRunGroup(TyperGroup):
+    """A group that treats an unknown first word (a spec file, a flag) as arguments of `run`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(cls=DefaultRunGroup, add_completion=False, pretty_exceptions_enable=False,
+                        help="Benchmark backbones: signals x models x seeds, resumable, with tables and plots.")
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The main CLI's error handling (imported late: inrkit.cli imports this module)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..cli import friendly as main_friendly
+
+        return main_friendly(command)(*args, **kwargs)
+
+    return wrapper
+
+
+def _split(items: list[str] | None) -> list[str] | None:
+    return [p.strip() for item in items for p in item.split(",") if p.strip()] if items else None
+
+
+def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[str]) -> dict[str, dict[str, Any]]:
+    """--set image.crop=128 --set audio.steps=500 (and the --crop/--size shortcuts) -> {kind: {key: value}}."""
+    from ..errors import ConfigError
+    from .spec import parse_value
+
+    kinds: dict[str, dict[str, Any]] = {}
+    for pair in pairs or []:
+        target, sep, value = pair.partition("=")
+        kind, dot, key = target.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"cannot read --set {pair!r}; write KIND.KEY=VALUE, e.g. image.crop=128")
+        kinds.setdefault(kind.strip(), {})[key.strip()] = parse_value(value)
+    for key, text in (("crop", crop), ("size", size)):
+        if text is not None:
+            from ..cli import parse_size
+
+            dims = parse_size(text)
+            kinds.setdefault("image", {})[key] = dims[0] if len(dims) == 1 else list(dims)
+    return kinds
+
+
+@bench_app.command()
+@friendly
+def run(
+    spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (flags override it)")] = None,
+    signals: Annotated[Optional[list[str]], typer.Option("--signals", "-s", help="files, folders or globs")] = None,
+    models: Annotated[Optional[list[str]], typer.Option("--models", "-m", help="names, patterns ('s*') or "
+                                                        "variants ('siren:hidden_layers=1'), comma-separated")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget for every model, e.g. 200k")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="optimisation steps per fit")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="per-kind setting KIND.KEY=VALUE "
+                                                      "(e.g. image.lr=1e-3, image.crop=128)")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="centre-crop images to N or HxW")] = None,
+    size: Annotated[Optional[str], typer.Option(help="resize images to N or HxW (after --crop)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="results folder [default: bench]")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="cases at once, each in its own process")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="local or ray")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray]")] = None,
+    isolate: Annotated[Optional[bool], typer.Option("--isolate", help="each case in its own process")] = None,
+    keep_reconstructions: Annotated[Optional[bool], typer.Option("--keep-reconstructions",
+                                                                 help="write every reconstruction file")] = None,
+    retry_errors: Annotated[Optional[bool], typer.Option("--retry-errors", help="re-run failed cases")] = None,
+    published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Run (or resume) a benchmark; finished cases are skipped, so re-run the same command after a kill."""
+    from ..cli import console
+    from ..errors import ConfigError
+    from .runner import run_benchmark
+    from .spec import load_spec, make_spec
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
+    except ValueError:
+        raise ConfigError(f"cannot read --seeds {seeds!r}; write e.g. 0,1,2") from None
+    flags = {"signals": _split(signals), "models": _split(models), "seeds": seed_list, "params": params,
+             "steps": steps, "out": str(out) if out else None, "device": device, "workers": workers,
+             "executor": executor, "ray_address": ray_address, "isolate": isolate,
+             "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
+             "published": None if published else False}
+    bench = load_spec(spec, **flags) if spec else make_spec({}, **flags)
+    for kind, settings in _kind_settings(set_, crop, size).items():
+        bench.kinds[kind] = {**bench.kinds.get(kind, {}), **settings}
+    result = run_benchmark(bench, progress=not quiet)
+    if result.reports:
+        console.print((result.out / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{result.total} cases, {result.ran} run now, {result.errors} failed; results in {result.out}")
+
+
+@bench_app.command()
+@friendly
+def report(
+    folder: Annotated[Path, typer.Argument(help="a benchmark results folder")],
+    published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
+) -> None:
+    """Rebuild the tables and plots of a benchmark folder from its results store."""
+    from ..cli import console
+    from ..errors import ConfigError
+    from .report import write_report
+    from .store import ResultStore
+
+    if not (folder / ResultStore.FILENAME).exists():
+        raise ConfigError(f"{folder}: no {ResultStore.FILENAME} here; is it a benchmark folder?")
+    paths = write_report(folder, published=published)
+    console.print(paths[0].read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"wrote {len(paths)} files in {folder}")

@@ -1,0 +1,176 @@
+"""Run a benchmark: resolve the grid, skip finished cases, run the rest, store each row as it ends.
+
+Executors: in this process (default); one subprocess per case (`isolate`, or `workers` > 1, one GPU
+per worker where there are several); or Ray (`executor="ray"`). Only this process writes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .case import base_row, run_case
+from .progress import BenchProgress
+from .spec import BenchSpec, Case, load_spec, make_spec, resolve
+from .store import ResultStore
+
+
+@dataclass
+class BenchRun:
+    """What `run_benchmark` did: the folder, how many cases there are, ran now, and failed in all."""
+
+    out: Path
+    total: int
+    ran: int
+    errors: int
+    reports: list[Path] = field(default_factory=list)
+
+
+def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bool = True,
+                  report: bool = True) -> BenchRun:
+    """Run (or resume) a benchmark and write its report; re-running skips every finished case.
+
+    Args:
+        spec: a BenchSpec, a dict in the TOML layout, or the path of a TOML/JSON spec.
+        progress: show overall cases done/total with ETA and the current fits' progress.
+        report: regenerate the tables and plots from the store at the end.
+
+    Example:
+        >>> run = run_benchmark({"signals": ["data/*.png"], "models": ["siren", "ffn"], "seeds": [0, 1],
+        ...                      "steps": 200, "out": "bench-out"})  # doctest: +SKIP
+        >>> run.total, run.errors  # doctest: +SKIP
+        (4, 0)
+    """
+    from ..runs import prepare_out_dir
+
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = make_spec(spec)
+    check_executor(spec)
+    cases = resolve(spec)
+    out = prepare_out_dir(spec.out)
+    write_resolved_spec(spec, cases, out)
+    store = ResultStore(out)
+    done = store.done_keys(include_errors=not spec.retry_errors)
+    todo = [c for c in cases if c.key not in done]
+    with BenchProgress(len(cases), len(cases) - len(todo), enabled=progress) as bar:
+        execute(spec, todo, out, store, bar)
+    keys = {c.key for c in cases}
+    errors = sum((r["signal"], r["model"], r["seed"], r["config_hash"]) in keys for r in store.rows("error"))
+    reports = []
+    if report:
+        from .report import write_report
+
+        reports = write_report(out, published=spec.published)
+    return BenchRun(out, len(cases), len(todo), errors, reports)
+
+
+def write_resolved_spec(spec: BenchSpec, cases: list[Case], out: Path) -> Path:
+    """spec.resolved.json: the spec with signals and models expanded; `inrkit bench` can re-run it."""
+    data = spec.to_dict()
+    data["signals"] = list(dict.fromkeys(c.signal for c in cases))
+    data["models"] = [{"name": m.name, "label": m.label, **m.overrides}
+                      for m in {c.model.label: c.model for c in cases}.values()]
+    data["out"] = str(out)
+    path = out / "spec.resolved.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def execute(spec: BenchSpec, todo: list[Case], out: Path, store: ResultStore, bar: BenchProgress) -> None:
+    """Run `todo` with the spec's executor; each row is stored the moment its case ends."""
+    if spec.executor == "ray":
+        from .ray_executor import run_on_ray
+
+        run_on_ray(spec, todo, out, store, bar)
+    elif spec.workers == 1 and not spec.isolate:
+        cache: dict[str, Any] = {}
+        for case in todo:
+            task = bar.start_fit(case)
+            row = run_case(case, out, keep_reconstruction=spec.keep_reconstructions, cache=cache,
+                           on_step=lambda step, t=task: bar.fit_step(t, step))
+            store.add(row)
+            bar.end_fit(task, row)
+    else:
+        _run_in_subprocesses(spec, todo, out, store, bar)
+
+
+def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: ResultStore,
+                         bar: BenchProgress) -> None:
+    """`workers` threads, each running one case at a time in a fresh Python process."""
+    gpus = _gpu_count()
+    slots: queue.Queue[int] = queue.Queue()
+    for i in range(spec.workers):
+        slots.put(i)
+    lock = threading.Lock()
+
+    def one(case: Case) -> None:
+        slot = slots.get()
+        try:
+            task = bar.start_fit(case)
+            row = run_isolated(case, out, spec.keep_reconstructions, gpu=slot % gpus if gpus > 1 else None,
+                               on_step=lambda step: bar.fit_step(task, step))
+            with lock:
+                store.add(row)
+            bar.end_fit(task, row)
+        finally:
+            slots.put(slot)
+
+    with ThreadPoolExecutor(spec.workers) as pool:
+        for future in [pool.submit(one, c) for c in todo]:
+            future.result()
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = None,
+                 on_step: Any = None) -> dict[str, Any]:
+    """Run one case in a child process (`python -m inrkit.bench.worker`); a crash becomes an error row."""
+    import os
+
+    env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    job = json.dumps({"case": case.to_dict(), "out": str(out), "keep": keep})
+    proc = subprocess.Popen([sys.executable, "-m", "inrkit.bench.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)
+    reader.start()
+    proc.stdin.write(job)
+    proc.stdin.close()
+    row = None
+    for line in proc.stdout:
+        if line.startswith("@@step ") and on_step:
+            on_step(int(line.split()[1]))
+        elif line.startswith("@@row "):
+            row = json.loads(line[6:])
+    code = proc.wait()
+    reader.join(timeout=5)
+    if row is not None:
+        return row
+    how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    tail = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
+    return {**base_row(case), "status": "error", "error": f"worker process died ({how}): {tail}"[:1000]}
+
+
+def check_executor(spec: BenchSpec) -> None:
+    """Fail before any work when the chosen executor cannot run."""
+    if spec.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'inrkit[ray]'") from None

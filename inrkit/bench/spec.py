@@ -1,0 +1,253 @@
+"""What a benchmark runs: a spec (TOML file or CLI flags) resolved into a list of cases.
+
+A case is one (signal, model, seed) fit under one configuration. Its key (signal path, model label,
+seed, config hash) is what the results store makes unique, so a re-run skips what is done.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SignalError
+from ..utils import parse_count
+
+FIT_KEYS = ("steps", "lr", "lr_decay", "batch_size", "loss", "target_psnr")
+"""Per-kind settings that go to FitConfig; every other per-kind key goes to the kind's loader."""
+
+
+@dataclass
+class ModelSpec:
+    """A backbone to run: registry `name`, constructor `overrides`, and the `label` tables show."""
+
+    name: str
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, item: str | dict[str, Any]) -> ModelSpec:
+        """'siren', 'siren:hidden_layers=1:first_omega_0=10' or {name=, label=, ...overrides}."""
+        if isinstance(item, dict):
+            item = dict(item)
+            name = item.pop("name", None)
+            if not name:
+                raise ConfigError(f"model entry {item} needs a name")
+            label = item.pop("label", None)
+            return cls(name, label or _label(name, item), item)
+        name, *pairs = item.strip().split(":")
+        overrides = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ConfigError(f"cannot read model option {pair!r} in {item!r}; write name:key=value")
+            overrides[key.strip()] = parse_value(value)
+        return cls(name.strip().lower(), item.strip(), overrides)
+
+
+def _label(name: str, overrides: dict[str, Any]) -> str:
+    return ":".join([name, *(f"{k}={v}" for k, v in sorted(overrides.items()))])
+
+
+@dataclass
+class BenchSpec:
+    """A benchmark: signals x models x seeds at one budget, with per-kind settings.
+
+    Attributes:
+        signals: files, folders (their signal files) or glob patterns.
+        models: model names, glob patterns over the registry ("s*") or variants ("siren:hidden_layers=1").
+        seeds: seeds; each case seeds model init and sampling with it.
+        params: parameter budget for every model (e.g. "200k"); None keeps each model's default size.
+        steps: optimisation steps (a per-kind "steps" overrides it).
+        kinds: per-kind settings, e.g. {"image": {"crop": 128, "lr": 1e-3}}: FitConfig keys
+            (steps, lr, lr_decay, batch_size, loss, target_psnr) go to the fit, the rest to the loader.
+        out: results folder.
+        device: "auto", "cpu", "cuda", ...
+        workers: cases run at once (processes; one GPU each where there are several).
+        executor: "local" or "ray".
+        ray_address: passed to ray.init (None starts a local Ray).
+        isolate: run each case in its own process.
+        keep_reconstructions: write each case's reconstruction file (thumbnails are always kept).
+        retry_errors: re-run cases that ended in an error row.
+        published: add published reference numbers to the tables.
+    """
+
+    signals: list[str] = field(default_factory=list)
+    models: list[Any] = field(default_factory=lambda: ["siren"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    params: int | str | None = None
+    steps: int = 1000
+    kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    out: str = "bench"
+    device: str = "auto"
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    isolate: bool = False
+    keep_reconstructions: bool = False
+    retry_errors: bool = False
+    published: bool = True
+
+    def __post_init__(self) -> None:
+        self.params = parse_count(self.params)
+        if not isinstance(self.steps, int) or self.steps <= 0:
+            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        if not isinstance(self.workers, int) or self.workers <= 0:
+            raise ConfigError(f"workers must be a positive integer, got {self.workers!r}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"unknown executor {self.executor!r}; choose local or ray")
+        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
+            raise ConfigError(f"seeds must be a non-empty list of integers, got {self.seeds!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Case:
+    """One fit of the grid. `key` is unique in the results store."""
+
+    signal: str
+    kind: str
+    model: ModelSpec
+    seed: int
+    fit: dict[str, Any]
+    load: dict[str, Any]
+    params: int | None
+    device: str
+    config_hash: str
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.signal, self.model.label, self.seed, self.config_hash)
+
+    @property
+    def signal_name(self) -> str:
+        return Path(self.signal).stem or Path(self.signal).name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        return cls(**{**data, "model": ModelSpec(**data["model"])})
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, '[1,2]' -> [1, 2], anything else stays a string."""
+    try:
+        return json.loads(text.strip())
+    except json.JSONDecodeError:
+        return text.strip()
+
+
+def load_spec(path: str | Path, **overrides: Any) -> BenchSpec:
+    """Read a TOML spec (or a spec.resolved.json); keyword `overrides` that are not None win over the file.
+
+    Example:
+        >>> spec = load_spec("bench.toml", steps=100)  # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{path}: no such spec file") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid spec ({exc})") from None
+    return make_spec(data, **overrides)
+
+
+def make_spec(data: dict[str, Any], **overrides: Any) -> BenchSpec:
+    """A BenchSpec from a dict (TOML layout: top-level fields, one table per signal kind)."""
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    if "model" in data:  # TOML [[model]] tables
+        data["models"] = [*data.get("models", []), *data.pop("model")]
+    known = set(BenchSpec.__dataclass_fields__)
+    kinds = dict(data.pop("kinds", {}))
+    for key in [k for k, v in data.items() if k not in known and isinstance(v, dict)]:
+        kinds[key] = {**kinds.get(key, {}), **data.pop(key)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown bench setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return BenchSpec(**data, kinds=kinds)
+
+
+def expand_signals(patterns: list[str]) -> list[tuple[str, str]]:
+    """(path, kind) for each file, folder or glob; folders give their signal files, sorted."""
+    from ..signals import KINDS, detect_kind
+
+    suffixes = {s for k in KINDS.values() for s in k.suffixes if s != "/"}
+    found: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise SignalError(f"{pattern}: no files match")
+        for match in matches:
+            path = Path(match)
+            if not path.exists():
+                raise SignalError(f"{path}: no such file")
+            inner = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes) if path.is_dir() else []
+            found.extend(str(p.resolve()) for p in (inner or [path]))
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise SignalError("no signals given; pass --signals FILES or list them in the spec")
+    return [(p, _kind_or_unknown(detect_kind, Path(p))) for p in unique]
+
+
+def _kind_or_unknown(detect: Any, path: Path) -> str:
+    """An undetectable file still becomes cases, so the store shows why it failed."""
+    try:
+        return detect(path)
+    except SignalError:
+        return "unknown"
+
+
+def expand_models(items: list[Any]) -> list[ModelSpec]:
+    """Names, registry glob patterns and variants -> ModelSpecs (unknown names fail now, not mid-run)."""
+    from ..models import get_entry, list_models
+
+    specs: list[ModelSpec] = []
+    for item in items:
+        parts = [p for p in item.split(",") if p.strip()] if isinstance(item, str) else [item]
+        for part in parts:
+            spec = ModelSpec.parse(part)
+            if any(c in spec.name for c in "*?["):
+                names = list_models(spec.name)
+                if not names:
+                    raise ConfigError(f"model pattern {spec.name!r} matches no model; known: {', '.join(list_models())}")
+                specs.extend(ModelSpec(n, _label(n, spec.overrides), dict(spec.overrides)) for n in names)
+            else:
+                get_entry(spec.name)
+                specs.append(spec)
+    if not specs:
+        raise ConfigError("no models given")
+    return list({s.label: s for s in specs}.values())
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def resolve(spec: BenchSpec) -> list[Case]:
+    """Every case of the grid, signal-major (so each signal loads once in a serial run).
+
+    Example:
+        >>> cases = resolve(BenchSpec(signals=["data/*.png"], models=["siren", "ffn"], seeds=[0, 1]))  # doctest: +SKIP
+    """
+    signals, models = expand_signals(spec.signals), expand_models(spec.models)
+    cases = []
+    for path, kind in signals:
+        settings = dict(spec.kinds.get(kind, {}))
+        fit = {"steps": spec.steps, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
+        for model in models:
+            digest = config_hash({"model": model.name, "overrides": model.overrides, "params": spec.params,
+                                  "fit": fit, "load": settings, "kind": kind})
+            cases.extend(Case(path, kind, model, seed, fit, settings, spec.params, spec.device, digest)
+                         for seed in spec.seeds)
+    return cases
