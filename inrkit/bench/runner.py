@@ -7,6 +7,7 @@ per worker where there are several); or Ray (`executor="ray"`). Only this proces
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -108,6 +109,7 @@ def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: Re
                          bar: BenchProgress) -> None:
     """`workers` threads, each running one case at a time in a fresh Python process."""
     gpus = _gpu_count()
+    threads = max(1, (os.cpu_count() or 1) // spec.workers) if spec.workers > 1 else None
     slots: queue.Queue[int] = queue.Queue()
     for i in range(spec.workers):
         slots.put(i)
@@ -118,7 +120,7 @@ def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: Re
         try:
             task = bar.start_fit(case)
             row = run_isolated(case, out, spec.keep_reconstructions, gpu=slot % gpus if gpus > 1 else None,
-                               on_step=lambda step: bar.fit_step(task, step))
+                               on_step=lambda step: bar.fit_step(task, step), threads=threads)
             with lock:
                 store.add(row)
             bar.end_fit(task, row)
@@ -137,11 +139,11 @@ def _gpu_count() -> int:
 
 
 def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = None,
-                 on_step: Any = None) -> dict[str, Any]:
+                 on_step: Any = None, threads: int | None = None) -> dict[str, Any]:
     """Run one case in a child process (`python -m inrkit.bench.worker`); a crash becomes an error row."""
-    import os
-
     env = dict(os.environ)
+    if threads and "OMP_NUM_THREADS" not in env:  # N workers share the cores instead of each taking all
+        env["OMP_NUM_THREADS"] = str(threads)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     job = json.dumps({"case": case.to_dict(), "out": str(out), "keep": keep})
@@ -150,8 +152,11 @@ def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = No
     errors: list[str] = []
     reader = threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True)
     reader.start()
-    proc.stdin.write(job)
-    proc.stdin.close()
+    try:
+        proc.stdin.write(job)
+        proc.stdin.close()
+    except OSError:  # the child died before reading its job; its exit status says why
+        pass
     row = None
     for line in proc.stdout:
         if line.startswith("@@step ") and on_step:
