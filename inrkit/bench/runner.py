@@ -127,9 +127,12 @@ def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: Re
         finally:
             slots.put(slot)
 
-    with ThreadPoolExecutor(spec.workers) as pool:
+    pool = ThreadPoolExecutor(spec.workers)
+    try:
         for future in [pool.submit(one, c) for c in todo]:
             future.result()
+    finally:  # on Ctrl-C, start nothing new; running children got the same SIGINT and stop
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _gpu_count() -> int:
@@ -167,6 +170,8 @@ def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = No
     reader.join(timeout=5)
     if row is not None:
         return row
+    if code in (130, -2):  # the child was interrupted (Ctrl-C): not a failure of the case, so no row
+        raise KeyboardInterrupt
     how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
     tail = next((e.strip() for e in reversed(errors) if e.strip()), "no message")
     return {**base_row(case), "status": "error", "error": f"worker process died ({how}): {tail}"[:1000]}

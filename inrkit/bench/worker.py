@@ -21,8 +21,11 @@ def main() -> None:
         out.write(f"@@step {n}\n")
         out.flush()
 
-    row = run_case(Case.from_dict(job["case"]), job["out"], keep_reconstruction=job.get("keep", False),
-                   on_step=step)
+    try:
+        row = run_case(Case.from_dict(job["case"]), job["out"], keep_reconstruction=job.get("keep", False),
+                       on_step=step)
+    except KeyboardInterrupt:
+        sys.exit(130)  # the parent records nothing for an interrupted case
     out.write("@@row " + json.dumps(row, default=str) + "\n")
     out.flush()
 
