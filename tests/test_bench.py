@@ -40,8 +40,8 @@ def signals(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def bench_args(signals: Path, out: Path) -> list[str]:
-    return ["bench", "--signals", str(signals), "--models", MODELS, "--seeds", "0,1", "--steps", "25", "--device", "cpu",
-            "--out", str(out), "--quiet"]
+    return ["bench", "--signals", str(signals), "--models", MODELS, "--seeds", "0,1", "--steps", "25",
+            "--device", "cpu", "--out", str(out), "--quiet"]
 
 
 def csv_without_timing(path: Path) -> list[dict[str, str]]:
@@ -189,6 +189,8 @@ def test_spec_changes_give_new_cases_and_bad_specs_fail_clearly(signals: Path, t
     more = load_spec_from(tmp_path, f'signals = ["{signals}/*.png"]\nmodels = ["s*"]\nseeds = [0, 1]\nsteps = 7\n')
     assert {c.model.name for c in resolve(base)} == set(inrkit.list_models("s*"))
     assert {c.config_hash for c in resolve(base)}.isdisjoint({c.config_hash for c in resolve(more)})
+    timed = load_spec(tmp_path / "spec.toml", target_psnr=30.0)
+    assert all(c.fit == {"steps": 7, "target_psnr": 30.0} for c in resolve(timed))
     result = CliRunner().invoke(app, ["bench", "--signals", str(signals), "--models", "nosuch", "--out",
                                       str(tmp_path / "x")])
     assert result.exit_code == 2 and "unknown model 'nosuch'" in result.output

@@ -74,7 +74,8 @@ def original_thumbnail(out: Path, signal: str, load: dict[str, Any]) -> Path:
     """Where the thumbnail of a signal as loaded (with these loader options) lives."""
     from .spec import config_hash
 
-    return Path(out) / "thumbs" / f"{slug(Path(signal).stem)}__original__{config_hash({'s': signal, 'l': load})[:8]}.png"
+    digest = config_hash({"s": signal, "l": load})[:8]
+    return Path(out) / "thumbs" / f"{slug(Path(signal).stem)}__original__{digest}.png"
 
 
 def base_row(case: Case) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def run(
     seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
     params: Annotated[Optional[str], typer.Option(help="parameter budget for every model, e.g. 200k")] = None,
     steps: Annotated[Optional[int], typer.Option(help="optimisation steps per fit")] = None,
+    target_psnr: Annotated[Optional[float], typer.Option(help="stop each fit at this PSNR; time to reach it")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="per-kind setting KIND.KEY=VALUE "
                                                       "(e.g. image.lr=1e-3, image.crop=128)")] = None,
     crop: Annotated[Optional[str], typer.Option(help="centre-crop images to N or HxW")] = None,
@@ -102,8 +103,8 @@ def run(
     except ValueError:
         raise ConfigError(f"cannot read --seeds {seeds!r}; write e.g. 0,1,2") from None
     flags = {"signals": _split(signals), "models": _split(models), "seeds": seed_list, "params": params,
-             "steps": steps, "out": str(out) if out else None, "device": device, "workers": workers,
-             "executor": executor, "ray_address": ray_address, "isolate": isolate,
+             "steps": steps, "target_psnr": target_psnr, "out": str(out) if out else None, "device": device,
+             "workers": workers, "executor": executor, "ray_address": ray_address, "isolate": isolate,
              "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
              "published": None if published else False}
     bench = load_spec(spec, **flags) if spec else make_spec({}, **flags)

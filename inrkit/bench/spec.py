@@ -63,6 +63,7 @@ class BenchSpec:
         seeds: seeds; each case seeds model init and sampling with it.
         params: parameter budget for every model (e.g. "200k"); None keeps each model's default size.
         steps: optimisation steps (a per-kind "steps" overrides it).
+        target_psnr: stop each fit once it reaches this PSNR and record the time it took (per-kind overrides).
         kinds: per-kind settings, e.g. {"image": {"crop": 128, "lr": 1e-3}}: FitConfig keys
             (steps, lr, lr_decay, batch_size, loss, target_psnr) go to the fit, the rest to the loader.
         out: results folder.
@@ -81,6 +82,7 @@ class BenchSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     params: int | str | None = None
     steps: int = 1000
+    target_psnr: float | None = None
     kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
     out: str = "bench"
     device: str = "auto"
@@ -219,7 +221,8 @@ def expand_models(items: list[Any]) -> list[ModelSpec]:
             if any(c in spec.name for c in "*?["):
                 names = list_models(spec.name)
                 if not names:
-                    raise ConfigError(f"model pattern {spec.name!r} matches no model; known: {', '.join(list_models())}")
+                    raise ConfigError(f"model pattern {spec.name!r} matches no model; "
+                                      f"known: {', '.join(list_models())}")
                 specs.extend(ModelSpec(n, _label(n, spec.overrides), dict(spec.overrides)) for n in names)
             else:
                 get_entry(spec.name)
@@ -244,7 +247,8 @@ def resolve(spec: BenchSpec) -> list[Case]:
     cases = []
     for path, kind in signals:
         settings = dict(spec.kinds.get(kind, {}))
-        fit = {"steps": spec.steps, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
+        top = {"steps": spec.steps, **({"target_psnr": spec.target_psnr} if spec.target_psnr is not None else {})}
+        fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
         for model in models:
             digest = config_hash({"model": model.name, "overrides": model.overrides, "params": spec.params,
                                   "fit": fit, "load": settings, "kind": kind})
