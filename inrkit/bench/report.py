@@ -68,6 +68,8 @@ def kind_table(rows: list[dict[str, Any]], kind: str, published: bool = True) ->
             entry[f"{name}_mean"], entry[f"{name}_std"] = _over_seeds(mine, lambda r, n=name: r["metrics"].get(n))
         for name in TIMING:
             entry[f"{name}_mean"], entry[f"{name}_std"] = _over_seeds(mine, lambda r, n=name: r[n])
+        if any(r["config"].get("fit", {}).get("target_psnr") is not None for r in mine):
+            entry["reached_target"] = f"{sum(r['time_to_target'] is not None for r in mine)}/{len(mine)}"
         for ref in refs:
             entry[ref.label] = ref.values.get(mine[0]["model_name"]) if model == mine[0]["model_name"] else None
         table.append(entry)
@@ -113,7 +115,7 @@ def _best(values: list[float], name: str) -> float | None:
 def markdown_table(table: list[dict[str, Any]], kind: str, metrics: list[str]) -> str:
     """Models as rows, `mean ± std` cells, best of each column in bold."""
     cols = [*metrics, *(t for t in TIMING if any(not math.isnan(e[f"{t}_mean"]) for e in table))]
-    refs = [k for k in (table[0] if table else {}) if k.startswith("published")]
+    refs = [k for k in (table[0] if table else {}) if k.startswith("published") or k == "reached_target"]
     head = ["model", "params", *cols, *refs]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     best = {c: _best([e[f"{c}_mean"] for e in table], c) for c in cols}
@@ -123,7 +125,7 @@ def markdown_table(table: list[dict[str, Any]], kind: str, metrics: list[str]) -
             mean, std = e[f"{c}_mean"], e[f"{c}_std"]
             text = fmt(mean, c) + (f" ± {fmt(std, c)}" if not math.isnan(std) and std > 0 else "")
             cells.append(f"**{text}**" if best[c] is not None and mean == best[c] else text)
-        cells.extend(fmt(e[r]) for r in refs)
+        cells.extend(fmt(e.get(r)) if not isinstance(e.get(r), str) else e[r] for r in refs)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
