@@ -1,0 +1,214 @@
+"""Geometry for 3-D shapes: reading meshes, normalising them, inside/outside and distances.
+
+Inside/outside uses **generalised winding numbers** (Jacobson et al., SIGGRAPH 2013): w(p) is the
+sum of the signed solid angles of all triangles seen from p, divided by 4π. It is 1 inside and 0
+outside a closed surface and degrades gracefully (≈0.5 across a hole) on open or self-intersecting
+scans, where a ray test flips its answer whenever the ray happens to leave through a hole (Stanford
+scans such as `bun_zipper.ply` have several). Thresholding w at 0.5 gives occupancy.
+
+An exact sum costs points × faces solid angles (2·10¹¹ for a 128³ grid of the 69k-face bunny), so
+faces are grouped into clusters on a regular grid and a far cluster is replaced by its dipole term
+(area vector · (c − p) / |c − p|³), as in Barill et al.'s fast winding numbers (SIGGRAPH 2018); the
+clusters within `beta` radii of a point are summed exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SignalError
+
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+MARGIN = 0.9  # the shape's largest half-extent after normalisation: room for near-surface offsets
+
+
+@dataclass
+class Shape:
+    """A surface in normalised coordinates ([-MARGIN, MARGIN]³) and the map back to its own frame.
+
+    `faces` is None for an oriented point cloud (then `normals` is set).
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray | None
+    normals: np.ndarray | None
+    centre: np.ndarray
+    scale: float
+
+    def to_mesh_frame(self, points: np.ndarray) -> np.ndarray:
+        return points / self.scale + self.centre
+
+
+def _fail(path: Path, why: str) -> SignalError:
+    return SignalError(f"{path}: {why}")
+
+
+def read_shape(path: Path) -> Shape:
+    """Read a mesh (OBJ/PLY/STL/OFF/GLB) or an oriented point cloud (.xyz: x y z nx ny nz), normalised.
+
+    Example:
+        >>> shape = read_shape(Path("bunny.ply"))  # doctest: +SKIP
+        >>> float(np.abs(shape.vertices).max())  # doctest: +SKIP
+        0.9
+    """
+    if path.suffix.lower() == ".xyz":
+        return _read_xyz(path)
+    import trimesh
+
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise _fail(path, f"cannot read as a mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
+    vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
+    if len(faces) == 0:
+        raise _fail(path, "has no faces (a point cloud? use an .xyz file with normals and --kind sdf)")
+    if not np.isfinite(vertices).all():
+        raise _fail(path, "has NaN or infinite vertex coordinates")
+    vertices, centre, scale = _normalise(path, vertices[np.unique(faces)] if len(vertices) else vertices, vertices)
+    area = np.linalg.norm(face_area_vectors(vertices, faces), axis=1)
+    if area.sum() <= 0:
+        raise _fail(path, "all faces are degenerate (zero area)")
+    return Shape(vertices, faces, None, centre, scale)
+
+
+def _read_xyz(path: Path) -> Shape:
+    try:
+        data = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except Exception as exc:
+        raise _fail(path, f"cannot read as an x y z nx ny nz point cloud ({type(exc).__name__})")
+    if data.shape[1] < 6:
+        raise _fail(path, f"point cloud has {data.shape[1]} columns; SDF fitting needs normals (x y z nx ny nz)")
+    if not np.isfinite(data).all() or len(data) < 10:
+        raise _fail(path, "point cloud is empty or holds NaN/inf values")
+    normals = data[:, 3:6] / np.maximum(np.linalg.norm(data[:, 3:6], axis=1, keepdims=True), 1e-12)
+    vertices, centre, scale = _normalise(path, data[:, :3], data[:, :3])
+    return Shape(vertices, None, normals, centre, scale)
+
+
+def _normalise(path: Path, used: np.ndarray, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centre the bounding box and scale its largest half-extent to MARGIN (keeps the aspect ratio)."""
+    lo, hi = used.min(0), used.max(0)
+    extent = hi - lo
+    if extent.max() <= 0 or extent.min() <= 1e-6 * extent.max():
+        raise _fail(path, "shape is flat or a single point: it encloses no volume")
+    centre = (lo + hi) / 2
+    scale = 2 * MARGIN / float(extent.max())
+    return (vertices - centre) * scale, centre, scale
+
+
+def face_area_vectors(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Half the cross product of each triangle's edges: area times unit normal."""
+    tri = vertices[faces]
+    return 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+
+
+def solid_angles(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Signed solid angle of triangles (a, b, c) seen from p, all (T, 3) (Van Oosterom & Strackee 1983)."""
+    a, b, c = a - p, b - p, c - p
+    la, lb, lc = a.norm(dim=1), b.norm(dim=1), c.norm(dim=1)
+    det = (a * torch.cross(b, c, dim=1)).sum(1)
+    denom = la * lb * lc + (a * b).sum(1) * lc + (b * c).sum(1) * la + (c * a).sum(1) * lb
+    return 2 * torch.atan2(det, denom)
+
+
+class WindingNumber:
+    """Generalised winding numbers of a triangle mesh, with far clusters approximated by dipoles.
+
+    Example:
+        >>> wn = WindingNumber(shape.vertices, shape.faces)  # doctest: +SKIP
+        >>> wn(np.zeros((1, 3)))  # doctest: +SKIP
+        array([1.])
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, cells: int = 24, beta: float = 2.0) -> None:
+        tri = vertices[faces]
+        if np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() < 0:
+            tri = tri[:, ::-1]  # inward-facing scan: flip so that w is +1 inside (signed volume > 0)
+        area_vec = 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        area = np.linalg.norm(area_vec, axis=1)
+        centroid = tri.mean(1)
+        key = np.clip(((centroid + 1) / 2 * cells).astype(np.int64), 0, cells - 1) @ np.array([cells * cells, cells, 1])
+        order = np.argsort(key, kind="stable")
+        key, tri, area_vec, area, centroid = key[order], tri[order], area_vec[order], area[order], centroid[order]
+        _, start, count = np.unique(key, return_index=True, return_counts=True)
+        cid = np.repeat(np.arange(len(start)), count)
+        weight = np.maximum(np.bincount(cid, area), 1e-30)
+        centre = np.stack([np.bincount(cid, area * centroid[:, i]) for i in range(3)], 1) / weight[:, None]
+        radius = np.zeros(len(start))
+        np.maximum.at(radius, cid, np.linalg.norm(tri - centre[cid][:, None], axis=2).max(1))
+        sums = np.stack([np.bincount(cid, area_vec[:, i]) for i in range(3)], 1)
+        f32 = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+        self.tri, self.centre, self.area_vec, self.reach = f32(tri), f32(centre), f32(sums), f32(beta * radius)
+        self.area_dot_centre = (self.area_vec * self.centre).sum(1)
+        self.start, self.count = torch.as_tensor(start), torch.as_tensor(count)
+
+    def __call__(self, points: np.ndarray, chunk: int = 2048) -> np.ndarray:
+        pts = torch.as_tensor(points, dtype=torch.float32)
+        return torch.cat([self._chunk(piece) for piece in pts.split(chunk)]).numpy().astype(np.float64)
+
+    def _chunk(self, p: torch.Tensor) -> torch.Tensor:
+        # dipole term A·(c − p)/|c − p|³ for every cluster, as matrix products (no (m, K, 3) temporaries)
+        dist = torch.cdist(p, self.centre)
+        near = dist <= self.reach[None]
+        numerator = self.area_dot_centre[None] - p @ self.area_vec.T
+        total = (numerator / dist.clamp_min(1e-9).pow(3)).masked_fill_(near, 0).sum(1)
+        row, cluster = near.nonzero(as_tuple=True)
+        if len(row):
+            counts = self.count[cluster]
+            pair = torch.repeat_interleave(torch.arange(len(row)), counts)
+            offset = torch.arange(len(pair)) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+            face = self.start[cluster][pair] + offset
+            tri = self.tri[face]
+            omega = solid_angles(p[row[pair]], tri[:, 0], tri[:, 1], tri[:, 2])
+            total = total.index_add(0, row[pair], omega)
+        return total / (4 * math.pi)
+
+
+def inside(shape: Shape, points: np.ndarray, winding: WindingNumber | None = None) -> np.ndarray:
+    """Occupancy (bool) of points: winding number ≥ 0.5 for meshes, the nearest normal's side for clouds."""
+    if shape.faces is None:
+        from scipy.spatial import cKDTree
+
+        _, idx = cKDTree(shape.vertices).query(points)
+        return ((points - shape.vertices[idx]) * shape.normals[idx]).sum(1) < 0
+    return (winding or WindingNumber(shape.vertices, shape.faces))(points) >= 0.5
+
+
+def sample_surface(shape: Shape, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n points uniformly on the surface (area-weighted); a point cloud's own points, drawn with replacement."""
+    if shape.faces is None:
+        return shape.vertices[rng.integers(len(shape.vertices), size=n)]
+    area = np.linalg.norm(face_area_vectors(shape.vertices, shape.faces), axis=1)
+    face = rng.choice(len(area), size=n, p=area / area.sum())
+    u, v = rng.random((2, n))
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    tri = shape.vertices[shape.faces[face]]
+    return tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
+
+
+def unsigned_distance(shape: Shape, points: np.ndarray, candidates: int = 8) -> np.ndarray:
+    """Distance to the surface: exact point-triangle distance to the faces of the k nearest surface samples."""
+    from scipy.spatial import cKDTree
+
+    if shape.faces is None:
+        return cKDTree(shape.vertices).query(points)[0]
+    import trimesh
+
+    rng = np.random.default_rng(0)
+    dense = max(200_000, 4 * len(shape.faces))
+    area = np.linalg.norm(face_area_vectors(shape.vertices, shape.faces), axis=1)
+    face_of = rng.choice(len(area), size=dense, p=area / area.sum())
+    centroids = shape.vertices[shape.faces[face_of]].mean(1)
+    _, idx = cKDTree(centroids).query(points, k=candidates)
+    faces = face_of[idx].reshape(-1)
+    tri = shape.vertices[shape.faces[faces]]
+    closest = trimesh.triangles.closest_point(tri, np.repeat(points, candidates, axis=0))
+    dist = np.linalg.norm(closest - np.repeat(points, candidates, axis=0), axis=1)
+    return dist.reshape(len(points), candidates).min(1)
