@@ -11,7 +11,7 @@ Example:
 __version__ = "0.1.0"
 
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
-from .export import load, render, save, write_reconstruction
+from .export import compress, decompress, load, render, save, write_reconstruction
 from .fit import FitConfig, FitDiverged, FitResult, fit
 from .metrics import psnr, snr, ssim
 from .models import create_model, list_models
@@ -22,7 +22,7 @@ from .signals import Signal, SignalInfo, load_signal
 
 __all__ = [
     "ConfigError", "ExportError", "FitConfig", "FitDiverged", "FitResult", "InrkitError", "ModelError", "Signal",
-    "SignalError", "SignalInfo", "__version__", "create_model", "evaluate", "fit", "list_models", "load",
+    "SignalError", "SignalInfo", "__version__", "compress", "create_model", "decompress", "evaluate", "fit", "list_models", "load",
     "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr", "ssim",
     "write_reconstruction",
 ]

@@ -144,6 +144,10 @@ from .bench.cli import bench_app  # noqa: E402  (the bench group: `inrkit bench 
 
 app.add_typer(bench_app, name="bench")
 
+from .export.cli import register as _register_compression  # noqa: E402  (export, decode, rd)
+
+_register_compression(app)
+
 
 def main() -> None:
     app()

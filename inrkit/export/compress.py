@@ -1,0 +1,149 @@
+"""`compress(model, path)` -> an .inrz file and its true size; `decompress(path)` -> the model.
+
+Sizes come from the file written, so bits per parameter and bpp are what a user would store or send.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ExportError
+from ..signals import Signal, SignalInfo, load_signal
+from ..utils import count_params
+from .inrz import decode, encode, read_bytes
+from .quantize import QuantSpec
+
+
+@dataclass
+class CompressStats:
+    """What `compress` wrote and how good the stored model is.
+
+    Attributes:
+        path: the .inrz file.
+        bytes: its size on disk.
+        params: real-number parameters of the model (complex counted twice).
+        bits_per_param: bytes * 8 / params.
+        samples: samples of the signal (pixels, audio samples, voxels), None if unknown.
+        bpp: bytes * 8 / samples (bits per pixel / sample / voxel).
+        spec: the quantisation used.
+        metrics: the stored (quantised) model's metrics against the signal, when one was given.
+        float_metrics: the float model's metrics against the same signal (before QAT, if any).
+        coders: how many tensors each entropy coder won.
+    """
+
+    path: str
+    bytes: int
+    params: int
+    bits_per_param: float
+    samples: int | None
+    bpp: float | None
+    spec: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    float_metrics: dict[str, Any] = field(default_factory=dict)
+    coders: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def num_samples(info: SignalInfo | None) -> int | None:
+    """Samples the bpp is counted over: grid cells of the fitted signal (pixels, samples, voxels)."""
+    if info is None or not info.shape:
+        return None
+    return int(math.prod(info.shape))
+
+
+def resolve_signal(model: nn.Module, signal: Signal | str | Path | None) -> Signal | None:
+    """The signal to judge a model against: the one given, else the file its weights name, if still there.
+
+    A file named by the weights is only used when it loads at the fitted shape (with the crop/size
+    options the loader recorded), so a quality figure is never against a different signal.
+    """
+    info = getattr(model, "inrkit_signal", None)
+    if isinstance(signal, Signal):
+        return signal
+    if signal is not None:
+        return load_signal(signal, info.kind if info is not None else None, **_load_options(info))
+    source = info.meta.get("source") if info is not None else None
+    if not source or not Path(source).exists():
+        return None
+    loaded = load_signal(source, info.kind, **_load_options(info))
+    return loaded if tuple(loaded.shape) == tuple(info.shape) else None
+
+
+def _load_options(info: SignalInfo | None) -> dict[str, Any]:
+    if info is None:
+        return {}
+    return {k: info.meta[k] for k in ("crop", "size", "frames", "stride", "start") if info.meta.get(k) is not None}
+
+
+def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_channel: bool = False,
+             prune: float = 0.0, buffer_bits: int | None = 16, signal: Signal | str | Path | None = None,
+             qat_steps: int = 0, qat_lr: float | None = None, seed: int = 0) -> CompressStats:
+    """Quantise, entropy-code and write `model` as one .inrz file.
+
+    Args:
+        model: a fitted model (from `fit`, `load` or `decompress`); it is not changed.
+        path: the .inrz file to write.
+        bits: weight bit width (2-16), or None for float16.
+        per_channel: one scale per output channel instead of per tensor.
+        prune: fraction of each weight matrix's smallest weights set to zero.
+        buffer_bits: bit width of non-trained float buffers (None: float16).
+        signal: the signal (or its file) for quality figures and QAT; the file the model names if None.
+        qat_steps: quantisation-aware fine-tuning steps (straight-through rounding) before storing.
+        qat_lr: QAT learning rate (default: a tenth of the backbone's recipe).
+        seed: seed of the QAT sampler.
+
+    Example:
+        >>> stats = compress(result.model, "astronaut.inrz", bits=8, signal=sig)  # doctest: +SKIP
+        >>> stats.bpp, stats.metrics["psnr"]  # doctest: +SKIP
+        (1.9, 27.8)
+    """
+    from ..predict import evaluate
+
+    spec = QuantSpec(bits, per_channel, prune, buffer_bits)
+    target = resolve_signal(model, signal)
+    float_metrics = evaluate(model, target) if target is not None else {}
+    if qat_steps > 0:
+        if target is None:
+            raise ExportError("--qat-steps needs the signal: pass it with --signal (signal=...)")
+        from .qat import finetune_quantized
+
+        model = finetune_quantized(model, target, spec, qat_steps, lr=qat_lr, seed=seed)
+    data, _ = encode(model, spec)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    size = path.stat().st_size
+    stored = decode(data, str(path))
+    metrics = evaluate(stored, target) if target is not None else {}
+    samples = num_samples(getattr(model, "inrkit_signal", None))
+    params = count_params(model)
+    coders: dict[str, int] = {}
+    from .inrz import parse
+
+    for entry in parse(data)[0]["tensors"]:
+        coders[entry[1]] = coders.get(entry[1], 0) + 1
+    return CompressStats(str(path), size, params, size * 8 / max(params, 1), samples,
+                         size * 8 / samples if samples else None, asdict(spec), metrics, float_metrics, coders)
+
+
+def decompress(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model stored in an .inrz file; `render(model)` then needs nothing else.
+
+    Example:
+        >>> model = decompress("astronaut.inrz")  # doctest: +SKIP
+        >>> picture = render(model, scale=2)  # doctest: +SKIP
+    """
+    from ..utils import resolve_device
+
+    return decode(read_bytes(path), str(path)).to(resolve_device(device))

@@ -1,0 +1,196 @@
+"""The .inrz file: one self-describing compressed model.
+
+Layout (little-endian):
+    b"INRZ" | u8 format version | u32 header bytes | u32 payload bytes | u32 CRC32(header + payload)
+    header: deflated JSON (model name + constructor arguments, signal layout, quantisation, and per
+            state-dict tensor [mode, coder, bits, per_channel, block bytes])
+    payload: one block per state-dict tensor, in the order of the tensor table
+
+A quantised tensor's block is float32 scales | uint16 zero points (one each per row) | coded integers;
+a float16 or raw tensor's block is its bytes, coded. The CRC and the lengths make corrupt, truncated
+and foreign files fail with an ExportError before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ExportError
+from ..models import rebuild
+from ..signals import SignalInfo
+from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
+from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
+
+MAGIC = b"INRZ"
+VERSION = 1
+PREFIX = struct.Struct("<4sBIII")
+# A preset deflate dictionary of typical header text: headers are a large share of small files (0.3 bpp
+# of a 128x128 image is 600 bytes). Fixed for format version 1: changing it breaks old files.
+ZDICT = (b'"source":"","bit_depth":8,"signal":{"kind":"image","shape":[,"channels":3,"data_range":[0.0,1.0],'
+         b'"meta":{"name":"","in_features":2}},"model":{"name":"siren","kind":"image","kwargs":{"hidden_features":'
+         b',"hidden_layers":3,"in_features":2,"out_features":3,"first_omega_0":30.0,"hidden_omega_0":30.0,'
+         b'"sigma":"loss":null},"quant":{"bits":8,"per_channel":false,"prune":0.0,"buffer_bits":16},'
+         b'"tensors":[["raw","lzma",["f16","zlib",16,0,["q","ans",["q","gauss",8,0,["q","pack",8,0,'
+         b'{"format":"inrkit.inrz/1","inrkit":"0.1.0",')
+
+
+def _deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=ZDICT)
+    return packer.compress(data) + packer.flush()
+
+
+def _inflate(data: bytes) -> bytes:
+    return zlib.decompressobj(-15, zdict=ZDICT).decompress(data)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def tensor_roles(model: nn.Module) -> dict[str, str]:
+    """'weight' (trained parameter), 'buffer' (a float that is not trained) or 'raw' per state-dict entry."""
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    roles = {}
+    for name, t in model.state_dict().items():
+        if not (t.is_floating_point() or t.is_complex()):
+            roles[name] = "raw"
+        else:
+            roles[name] = "weight" if name in trained else "buffer"
+    return roles
+
+
+def _encode_float(real: torch.Tensor, bits: int | None, per_channel: bool) -> tuple[list, bytes, torch.Tensor]:
+    """Quantise and code one real float tensor; returns its table entry, block and the decoded values."""
+    if bits is None:
+        coder, block = encode_bytes(real.half().numpy().tobytes())
+        return ["f16", coder, 16, 0], block, real.half().float()
+    per_channel = per_channel and real.dim() > 1
+    scale, zero = affine_params(real, bits, per_channel)
+    q = quantize(real, scale, zero, bits, per_channel)
+    coder, coded = encode_symbols(q.numpy().ravel(), bits)
+    side = scale.numpy().astype("<f4").tobytes() + zero.numpy().astype("<u2").tobytes()
+    return ["q", coder, bits, int(per_channel)], side + coded, dequantize(q, scale, zero, per_channel)
+
+
+def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Tensor]]:
+    """The .inrz bytes of `model`, and the state dict the decoder will rebuild (for exact comparisons).
+
+    The tensor table holds [mode, coder, bits, per_channel, bytes] per state-dict entry, in order;
+    names and shapes come from the model the header's constructor arguments rebuild.
+
+    Example:
+        >>> data, state = encode(model, QuantSpec(bits=8))  # doctest: +SKIP
+    """
+    roles = tensor_roles(model)
+    table, blocks, state = [], [], {}
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu()
+        if roles[name] == "raw":
+            coder, block = encode_bytes(t.numpy().tobytes())
+            entry, decoded = ["raw", coder, 0, 0], t.clone()
+        else:
+            real = real_view(t)
+            if roles[name] == "weight" and spec.prune > 0 and t.dim() > 1:
+                real = real * prune_mask(real, spec.prune)
+            bits = spec.bits if roles[name] == "weight" else spec.buffer_bits
+            entry, block, values = _encode_float(real, bits, spec.per_channel and roles[name] == "weight")
+            if t.is_complex():
+                values = torch.view_as_complex(values.contiguous())
+            decoded = values.to(t.dtype)
+        table.append([*entry, len(block)])
+        blocks.append(block)
+        state[name] = decoded
+    info = getattr(model, "inrkit_signal", None)
+    header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": _version(), "model": model.inrkit_config,
+              "signal": info.to_dict() if info is not None else None,
+              "quant": {"bits": spec.bits, "per_channel": spec.per_channel, "prune": spec.prune,
+                        "buffer_bits": spec.buffer_bits},
+              "tensors": table}
+    head = _deflate(json.dumps(header, separators=(",", ":")).encode())
+    payload = b"".join(blocks)
+    crc = zlib.crc32(head + payload)
+    return PREFIX.pack(MAGIC, VERSION, len(head), len(payload), crc) + head + payload, state
+
+
+def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
+    """Check magic, lengths and checksum; return the header and the payload."""
+    if len(data) < PREFIX.size or data[:4] != MAGIC:
+        raise ExportError(f"{source}: not an .inrz file (no INRZ signature)")
+    _, version, head_len, payload_len, crc = PREFIX.unpack_from(data)
+    if version != VERSION:
+        raise ExportError(f"{source}: .inrz format version {version} is not supported (this inrkit reads {VERSION})")
+    expected = PREFIX.size + head_len + payload_len
+    if len(data) != expected:
+        raise ExportError(f"{source}: truncated or padded .inrz file ({len(data)} bytes, header says {expected})")
+    body = data[PREFIX.size:]
+    if zlib.crc32(body) != crc:
+        raise ExportError(f"{source}: corrupt .inrz file (checksum mismatch)")
+    try:
+        header = json.loads(_inflate(body[:head_len]))
+    except (zlib.error, ValueError) as exc:
+        raise ExportError(f"{source}: unreadable .inrz header ({exc})") from exc
+    return header, body[head_len:]
+
+
+def _decode_tensor(entry: list, block: bytes, like: torch.Tensor) -> torch.Tensor:
+    """One tensor from its block; `like` (the rebuilt model's tensor) gives shape and dtype."""
+    mode, coder, bits, per_channel = entry[:4]
+    if mode == "raw":
+        array = np.frombuffer(decode_bytes(coder, block), dtype=like.numpy().dtype).reshape(like.shape)
+        return torch.from_numpy(array.copy())
+    real_shape = list(like.shape) + ([2] if like.is_complex() else [])
+    if mode == "f16":
+        raw = decode_bytes(coder, block)
+        values = torch.from_numpy(np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(real_shape))
+    else:
+        rows = real_shape[0] if per_channel else 1
+        scale = torch.from_numpy(np.frombuffer(block, dtype="<f4", count=rows).copy())
+        zero = torch.from_numpy(np.frombuffer(block, dtype="<u2", count=rows, offset=4 * rows).astype(np.int64))
+        q = decode_symbols(coder, block[6 * rows:], bits, int(np.prod(real_shape)))
+        values = dequantize(torch.from_numpy(q).reshape(real_shape), scale, zero, bool(per_channel))
+    values = torch.view_as_complex(values.contiguous()) if like.is_complex() else values
+    return values.to(like.dtype)
+
+
+def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
+    """Rebuild the model stored in .inrz bytes (on the CPU, in eval mode)."""
+    header, payload = parse(data, source)
+    model = rebuild(header["model"])
+    names = list(model.state_dict().items())
+    table = header["tensors"]
+    if len(table) != len(names):
+        raise ExportError(f"{source}: .inrz holds {len(table)} tensors, model {header['model'].get('name')!r} "
+                          f"has {len(names)} (written by another inrkit version?)")
+    state, pos = {}, 0
+    try:
+        for entry, (name, like) in zip(table, names):
+            state[name] = _decode_tensor(entry, payload[pos:pos + entry[-1]], like.detach().cpu())
+            pos += entry[-1]
+        model.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, zlib.error) as exc:
+        raise ExportError(f"{source}: .inrz tensors do not match model {header['model'].get('name')!r}: {exc}") from exc
+    if header.get("signal"):
+        model.inrkit_signal = SignalInfo.from_dict(header["signal"])
+    return model.eval()
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The header of an .inrz file (model, signal, quantisation, tensor table), checksum verified."""
+    return parse(read_bytes(path), str(path))[0]
+
+
+def read_bytes(path: str | Path) -> bytes:
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such .inrz file")
+    return path.read_bytes()

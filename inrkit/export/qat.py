@@ -1,0 +1,82 @@
+"""Quantisation-aware fine-tuning: train through straight-through rounding so low bit widths lose less.
+
+Each trained parameter gets a `FakeQuant` parametrisation: the forward pass uses the weight as it
+will be stored (pruned, quantised), the gradient flows to the float weight as if rounding were the
+identity. The steps reuse `fit.train_step` and the default sampler; data-dependent initialisation
+hooks are not called again, so the fitted model is only refined.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config, train_step
+from ..predict import OutputMap
+from ..samplers import make_sampler
+from ..signals import Signal
+from ..utils import resolve_device, seed_everything
+from .quantize import FakeQuant, QuantSpec, prune_mask, real_view
+
+
+def _attach(model: nn.Module, spec: QuantSpec) -> list[tuple[nn.Module, str, torch.Tensor | None]]:
+    """Fake-quantise every trained parameter; returns (module, name, prune mask) for each."""
+    attached = []
+    for module in list(model.modules()):
+        for name, p in list(module._parameters.items()):
+            if p is None or not p.requires_grad:
+                continue
+            mask = None
+            if spec.prune > 0 and p.dim() > 1:
+                mask = prune_mask(real_view(p), spec.prune)
+            parametrize.register_parametrization(module, name, FakeQuant(spec, mask), unsafe=True)
+            attached.append((module, name, mask))
+    return attached
+
+
+def _detach(attached: list[tuple[nn.Module, str, torch.Tensor | None]]) -> None:
+    """Remove the parametrisations, keeping the float weights; pruned entries become exact zeros."""
+    for module, name, mask in attached:
+        parametrize.remove_parametrizations(module, name, leave_parametrized=False)
+        if mask is not None:
+            with torch.no_grad():
+                w = getattr(module, name)
+                real = torch.view_as_real(w) if w.is_complex() else w
+                real.mul_(mask.to(real.dtype))
+
+
+def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps: int, lr: float | None = None,
+                       seed: int = 0, device: str = "cpu") -> nn.Module:
+    """A copy of `model` fine-tuned for `steps` with the storage quantisation in the loop.
+
+    Args:
+        model: a fitted model (not changed).
+        signal: the signal it was fitted to.
+        spec: the quantisation the model will be stored with.
+        steps: optimisation steps.
+        lr: learning rate (default: a tenth of the backbone's recipe for the signal kind).
+        seed: sampler seed.
+        device: where to train.
+
+    Example:
+        >>> tuned = finetune_quantized(result.model, sig, QuantSpec(bits=6), steps=200)  # doctest: +SKIP
+    """
+    model = copy.deepcopy(model)
+    cfg = resolve_config(FitConfig(steps=steps, seed=seed, device=device, progress=False), model, signal)
+    dev = resolve_device(cfg.device)
+    generator = seed_everything(seed)
+    model.to(dev).train()
+    sampler, _ = make_sampler(signal, cfg.batch_size, OutputMap.of(model, signal.info).to_model, dev, generator)
+    attached = _attach(model, spec)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
+    try:
+        for step in range(steps):
+            loss = train_step(model, optimizer, next(sampler), LOSSES[cfg.loss])
+            if not torch.isfinite(torch.tensor(loss)):
+                raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
+    finally:
+        _detach(attached)
+    return model.cpu().eval()

@@ -1,0 +1,131 @@
+"""Rate-distortion sweep: fit model sizes x store at bit widths, over images, against classic codecs.
+
+Writes `rd.json` (CompressAI-style: {"name", "results": {"bpp", "psnr"}} averaged per configuration,
+plus per image, Pillow JPEG/WebP on the same images and the published Kodak curves) and `rd.png`.
+Each finished (image, size) case is saved under `cases/` and skipped when the sweep is re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..signals import load_signal
+from .codecs import PUBLISHED_KODAK, codec_curve, psnr_at
+
+
+def _case(image: Path, model: str, budget: int, bits: list[int], steps: int, lr: float | None,
+          options: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Fit one model size to one image and store it at each bit width (cached as JSON)."""
+    from ..fit import FitConfig, fit
+    from ..models import create_model
+    from ..utils import seed_everything
+    from .compress import compress
+
+    record = out / "cases" / f"{image.stem}-{model}-{budget}.json"
+    if record.exists():
+        cached = json.loads(record.read_text())
+        if cached.get("steps") == steps and sorted(cached["bits"]) == sorted(str(b) for b in bits):
+            return cached
+    signal = load_signal(image, "image", **options)
+    seed_everything(0)
+    net = create_model(model, signal=signal, params=budget)
+    result = fit(net, signal, FitConfig(steps=steps, lr=lr, progress=False))
+    entry: dict[str, Any] = {"image": image.stem, "params": budget, "steps": steps, "seconds": result.seconds,
+                             "float_psnr": result.metrics["psnr"], "bits": {}}
+    for b in bits:
+        stats = compress(result.model.cpu(), out / "inrz" / f"{image.stem}-{budget}-{b}bit.inrz", bits=b, signal=signal)
+        entry["bits"][str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(entry, indent=1))
+    return entry
+
+
+def pareto(bpp: list[float], db: list[float]) -> tuple[list[float], list[float]]:
+    """The points no other point beats on both rate and quality, by increasing bpp."""
+    points = sorted(zip(bpp, db))
+    front: list[tuple[float, float]] = []
+    for x, y in points:
+        if not front or y > front[-1][1]:
+            front.append((x, y))
+    return [x for x, _ in front], [y for _, y in front]
+
+
+def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (2000, 4000, 8000),
+           bits: list[int] = (8, 10, 12), steps: int = 500, lr: float | None = None, crop: int | None = None,
+           size: int | None = None, out: str | Path = "rd") -> dict[str, Any]:
+    """Sweep sizes x bit widths over images; write rd.json and rd.png into `out`; return the JSON.
+
+    Example:
+        >>> rd = run_rd(["kodim01.png"], params=[2000], bits=[8], steps=50, crop=64, out="/tmp/rd")  # doctest: +SKIP
+        >>> rd["results"]["bpp"], rd["results"]["psnr"]  # doctest: +SKIP
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    images = [Path(p) for p in images]
+    options = {k: v for k, v in dict(crop=crop, size=size).items() if v is not None}
+    cases = [_case(img, model, p, list(bits), steps, lr, options, out) for img in images for p in params]
+    configs = []
+    for p in params:
+        for b in bits:
+            rows = [c["bits"][str(b)] for c in cases if c["params"] == p]
+            configs.append({"label": f"{p // 1000}k params, {b} bit" if p >= 1000 else f"{p} params, {b} bit",
+                            "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
+                            "psnr": float(np.mean([r["psnr"] for r in rows]))})
+    configs.sort(key=lambda c: c["bpp"])
+    pixels = [np.asarray(load_signal(img, "image", **options).values) for img in images]
+    baselines = {codec: codec_curve(pixels, codec) for codec in ("jpeg", "webp")}
+    front = pareto([c["bpp"] for c in configs], [c["psnr"] for c in configs])
+    result = {
+        "name": f"inrkit-{model}",
+        "description": f"{model} fitted {steps} steps per image, quantised and entropy-coded (.inrz); "
+                       "bpp from the file size",
+        "protocol": {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
+                     "params": list(params), "bits": list(bits)},
+        "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs]},
+        "pareto": {"bpp": front[0], "psnr": front[1]},
+        "configs": configs,
+        "per_image": {c["image"] + f"-{c['params']}": c for c in cases},
+        "baselines": {k: {"bpp": v["bpp"], "psnr": v["psnr"], "quality": v["quality"]} for k, v in baselines.items()},
+        "published_kodak": PUBLISHED_KODAK,
+    }
+    result["at_0.3bpp"] = {"inrkit (pareto, interpolated)": psnr_at(result["pareto"], 0.3),
+                           **{f"{k} (same images)": psnr_at(v, 0.3) for k, v in baselines.items()},
+                           **{f"{k} (published, full Kodak)": psnr_at(v, 0.3) for k, v in PUBLISHED_KODAK.items()}}
+    (out / "rd.json").write_text(json.dumps(result, indent=1, default=_json_safe) + "\n")
+    plot_rd(result, out / "rd.png")
+    return result
+
+
+def _json_safe(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else str(value)
+
+
+def plot_rd(result: dict[str, Any], path: Path) -> None:
+    """PSNR against bpp: the sweep (all points and its Pareto front), JPEG/WebP, published Kodak curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(result["results"]["bpp"], result["results"]["psnr"], s=12, alpha=0.4, color="C0")
+    ax.plot(result["pareto"]["bpp"], result["pareto"]["psnr"], "o-", color="C0", label=f"{result['name']} (this run)")
+    for i, (codec, curve) in enumerate(result["baselines"].items()):
+        ax.plot(curve["bpp"], curve["psnr"], "s-", ms=3, color=f"C{i + 1}", label=f"{codec.upper()} (Pillow, same images)")
+    for i, (name, curve) in enumerate(result["published_kodak"].items()):
+        ax.plot(curve["bpp"], curve["psnr"], "--", color=f"C{i + 3}", alpha=0.7, label=f"{name} (published, Kodak)")
+    top = max(1.3, max(result["results"]["bpp"]) * 1.1)
+    ax.set_xlim(0, top)
+    ax.set_xlabel("bits per pixel (from file size)")
+    ax.set_ylabel("PSNR (dB, RGB)")
+    ax.set_title("rate-distortion")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,132 @@
+"""Compressed .inrz files: exact round trips, true sizes, quality at 16 and 6 bits, QAT, bad files, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from inrkit import ExportError, FitConfig, compress, create_model, decompress, fit, list_models, load_signal, render
+from inrkit.cli import app
+from inrkit.export.entropy import decode_symbols, encode_symbols
+from inrkit.export.inrz import encode
+from inrkit.export.quantize import QuantSpec, affine_params, dequantize, quantize
+from inrkit.models import get_entry
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    y, x = np.mgrid[0:16, 0:16] / 15.0
+    sig = load_signal(np.stack([x, y, 0.5 + 0.5 * np.sin(6 * x * y)], -1).astype(np.float32))
+    torch.manual_seed(0)
+    result = fit(create_model("siren", signal=sig, hidden_features=16, hidden_layers=2), sig,
+                 FitConfig(steps=40, lr=1e-3, device="cpu", progress=False))
+    return sig, result.model
+
+
+def _outputs(model: torch.nn.Module, sig) -> torch.Tensor:
+    with torch.no_grad():
+        return model.cpu()(sig.coords())
+
+
+def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
+    sig, model = tiny
+    stats = compress(model, tmp_path / "m.inrz", bits=8, signal=sig)
+    decoded = decompress(tmp_path / "m.inrz")
+    _, state = encode(model, QuantSpec(bits=8))
+    reference = create_model("siren", signal=sig, hidden_features=16, hidden_layers=2)
+    reference.load_state_dict(state)
+    assert torch.equal(_outputs(decoded, sig), _outputs(reference, sig))
+    w = model.state_dict()["net.1.linear.weight"]  # independent check of one tensor's dequantisation
+    scale, zero = affine_params(w, 8)
+    assert torch.equal(decoded.state_dict()["net.1.linear.weight"], dequantize(quantize(w, scale, zero, 8), scale, zero))
+    size = (tmp_path / "m.inrz").stat().st_size
+    assert stats.bytes == size and stats.bpp == pytest.approx(size * 8 / 256)
+    assert stats.bits_per_param == pytest.approx(size * 8 / stats.params)
+    assert render(decoded).shape == (16, 16, 3) and decoded.inrkit_signal.shape == (16, 16)
+
+
+def test_16_bits_is_within_005_db_of_float(tiny, tmp_path) -> None:
+    sig, model = tiny
+    stats = compress(model, tmp_path / "m16.inrz", bits=16, signal=sig)
+    assert abs(stats.metrics["psnr"] - stats.float_metrics["psnr"]) < 0.05
+    lower = compress(model, tmp_path / "m4.inrz", bits=4, signal=sig)
+    assert lower.bytes < stats.bytes and lower.metrics["psnr"] < stats.metrics["psnr"]
+
+
+def test_qat_improves_6_bit_psnr(tmp_path) -> None:
+    y, x = np.mgrid[0:24, 0:24] / 23.0
+    sig = load_signal(np.stack([np.sin(5 * x) * 0.5 + 0.5, y, 0.5 + 0.5 * np.cos(7 * x * y)], -1).astype(np.float32))
+    torch.manual_seed(0)
+    model = fit(create_model("siren", signal=sig, hidden_features=24, hidden_layers=2), sig,
+                FitConfig(steps=150, lr=1e-3, device="cpu", progress=False)).model
+    plain = compress(model, tmp_path / "plain.inrz", bits=6, signal=sig)
+    tuned = compress(model, tmp_path / "qat.inrz", bits=6, signal=sig, qat_steps=60, qat_lr=1e-4)
+    assert tuned.metrics["psnr"] > plain.metrics["psnr"] + 0.3
+
+
+@pytest.mark.parametrize("bits", [2, 5, 8, 12, 16])
+def test_every_coder_choice_round_trips(bits: int) -> None:
+    rng = np.random.default_rng(bits)
+    for symbols in (rng.integers(0, 1 << bits, 500), np.full(40, 3 % (1 << bits)),
+                    np.clip(rng.normal(1 << (bits - 1), 2, 3000), 0, (1 << bits) - 1).astype(int)):
+        name, block = encode_symbols(symbols, bits)
+        assert np.array_equal(decode_symbols(name, block, bits, len(symbols)), symbols)
+
+
+def test_corrupt_truncated_and_foreign_files(tiny, tmp_path) -> None:
+    sig, model = tiny
+    path = tmp_path / "m.inrz"
+    compress(model, path, bits=8)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    (tmp_path / "corrupt.inrz").write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="checksum"):
+        decompress(tmp_path / "corrupt.inrz")
+    (tmp_path / "short.inrz").write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ExportError, match="truncated"):
+        decompress(tmp_path / "short.inrz")
+    (tmp_path / "foreign.inrz").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(ExportError, match="not an .inrz"):
+        decompress(tmp_path / "foreign.inrz")
+    with pytest.raises(ExportError, match="no such"):
+        decompress(tmp_path / "missing.inrz")
+    result = CliRunner().invoke(app, ["decode", str(tmp_path / "corrupt.inrz")])
+    assert result.exit_code == 2 and "checksum" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_backbone_round_trips(name: str, tmp_path) -> None:
+    y, x = np.mgrid[0:8, 0:8] / 7.0
+    sig = load_signal(np.stack([x, y, x * y], -1).astype(np.float32))
+    torch.manual_seed(0)
+    small = {get_entry(name).width_arg: 16}  # each backbone's own size argument
+    model = fit(create_model(name, signal=sig, **small), sig, FitConfig(steps=3, device="cpu", progress=False)).model.cpu()
+    for bits, per_channel, prune in ((8, True, 0.2), (None, False, 0.0)):
+        compress(model, tmp_path / "m.inrz", bits=bits, per_channel=per_channel, prune=prune)
+        decoded = decompress(tmp_path / "m.inrz")
+        reference = create_model(name, signal=sig, **small)
+        reference.load_state_dict(encode(model, QuantSpec(bits, per_channel, prune))[1])
+        assert torch.equal(_outputs(decoded, sig), _outputs(reference, sig))
+        assert decoded.state_dict().keys() == model.state_dict().keys()  # buffers stored too
+
+
+def test_cli_export_then_decode(tmp_path, sample_image) -> None:
+    from inrkit.runs import run_fit
+
+    sig = load_signal(sample_image, crop=16)
+    _, run = run_fit(sig, "siren", out=tmp_path / "run", config=FitConfig(steps=5, device="cpu", progress=False),
+                     model_options={"hidden_features": 8})
+    runner = CliRunner()
+    out = tmp_path / "m.inrz"
+    result = runner.invoke(app, ["export", str(run), "--bits", "10", "--per-channel", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{out.stat().st_size:,}" in result.output
+    result = runner.invoke(app, ["decode", str(out), "--out", str(tmp_path / "x.png"), "--scale", "2"])
+    assert result.exit_code == 0, result.output
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "x.png").shape[:2] == (32, 32)
+    bad = runner.invoke(app, ["export", str(run), "--bits", "20"])
+    assert bad.exit_code == 2 and "2 to 16" in bad.output
