@@ -24,7 +24,7 @@ from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_gri
 VOLUME_SUFFIXES = (".npy", ".npz")
 DEFAULT_RES = 128
 MAX_RES = 512
-BATCH_SIZE = 1 << 14  # points per step: a full step over 250k points is seconds on a laptop CPU
+BATCH_SIZE = 1 << 13  # points per step: a full step over 250k points takes seconds on a laptop CPU
 _SHAPES: dict[str, Shape] = {}  # content hash -> normalised shape, so evaluation reads a mesh once
 
 
