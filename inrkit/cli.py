@@ -70,6 +70,7 @@ def fit(
     out: Annotated[Optional[Path], typer.Option(help="run folder [default: runs/<signal>-<model>-<time>]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    eval_res: Annotated[Optional[int], typer.Option(help="shapes: IoU grid resolution (8-512) [default: 128]")] = None,
 ) -> None:
     """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
     from .fit import FitConfig
@@ -78,6 +79,7 @@ def fit(
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet)
     result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,
+                          signal_options={"eval_res": eval_res} if eval_res is not None else None,
                           model_options={"hidden_features": width, "hidden_layers": layers})
     console.print(summary.fit_table(result, run))
     if result.interrupted:
@@ -92,6 +94,7 @@ def render(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
     size: Annotated[Optional[str], typer.Option(help="explicit size, e.g. 512x512")] = None,
+    res: Annotated[Optional[int], typer.Option(help="shapes: marching-cubes grid resolution, e.g. 256")] = None,
     out: Annotated[Optional[Path], typer.Option(help="output file [default: next to the weights]")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
 ) -> None:
@@ -103,7 +106,7 @@ def render(
 
     model = load(run, device=resolve_device(device))
     info = model.inrkit_signal
-    array = render_signal(model, info, scale=scale, size=parse_size(size))
+    array = render_signal(model, info, scale=scale, size=parse_size(size), **({"res": res} if res else {}))
     folder = run if run.is_dir() else run.parent
     target = out or folder / f"render-{'x'.join(map(str, array.shape[:-1]))}{get_kind(info.kind).extension}"
     write_reconstruction(array, info, target)

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import SignalError
 from . import image  # noqa: F401  (registers the kind)
+from . import shape  # noqa: F401  (registers occupancy and sdf)
 from .base import KINDS, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 
 __all__ = ["KINDS", "Signal", "SignalInfo", "SignalKind", "get_kind", "grid_coords", "load_signal",
