@@ -197,14 +197,16 @@ def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
     plt.close(fig)
 
 
+# SignalKind.batch_size is new; pass it only where the running base has it
+_BATCH = {"batch_size": BATCH_SIZE} if "batch_size" in SignalKind.__dataclass_fields__ else {}
 OCCUPANCY = register_kind(SignalKind(
     name="occupancy", suffixes=MESH_SUFFIXES + VOLUME_SUFFIXES, load=load_occupancy, evaluate=evaluate_shape,
     render=render_shape, write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="bce",
-    batch_size=BATCH_SIZE,
+    **_BATCH,
 ))
 SDF = register_kind(SignalKind(
     name="sdf", suffixes=(".xyz",), load=load_sdf, evaluate=evaluate_shape, render=render_shape,
     write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="mse",
-    batch_size=BATCH_SIZE,
+    **_BATCH,
 ))
 __all__ = ["OCCUPANCY", "SDF", "ShapeSampling", "evaluate_shape", "load_occupancy", "load_sdf"]
