@@ -49,7 +49,8 @@ class FitConfig:
         seed: seeds torch and the sampler; recorded in every result.
         device: "auto" (cuda > mps > cpu), "cpu", "cuda", ...
         log_every: steps between history rows (None: about 200 rows per run).
-        eval_every: steps between full evaluations when batches are random (None: about 20 per run).
+        eval_every: steps between progress evaluations when batches are random (None: about 20 per run);
+            on signals over 2^16 samples they use a fixed random subset, the full evaluation runs at the end.
         target_psnr: stop as soon as the PSNR reaches this (dB) and record the time it took.
         chunk_size: points per forward pass when evaluating, so memory stays bounded.
         checkpoint_path: where to save a resumable checkpoint (None: no checkpoints).
@@ -105,14 +106,42 @@ def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitCo
     return FitConfig(**{**asdict(config),
                         "lr": config.lr or recipe.lr,
                         "lr_decay": config.lr_decay or recipe.lr_decay,
-                        "batch_size": config.batch_size or recipe.batch_size,
+                        "batch_size": config.batch_size or recipe.batch_size or _kind(signal).batch_size,
                         "loss": config.loss or model.inrkit_config.get("loss") or _kind_loss(signal)})
 
 
 def _kind_loss(signal: Signal) -> str:
+    return _kind(signal).loss
+
+
+def _kind(signal: Signal) -> Any:
     from .signals import get_kind
 
-    return get_kind(signal.kind).loss
+    return get_kind(signal.kind)
+
+
+PROBE_SIZE = 1 << 16  # samples in the fixed subset that tracks progress between random batches
+
+
+def progress_probe(signal: Signal, seed: int) -> torch.Tensor | None:
+    """A fixed random subset of sample indices (None: the whole signal is small enough to use as is).
+
+    Progress PSNR on a subset keeps the per-step evaluation's memory and time independent of the
+    signal's size; the full evaluation runs once, after training.
+    """
+    n = signal.num_samples
+    if n <= PROBE_SIZE:
+        return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:PROBE_SIZE].sort().values
+
+
+def probe_mse(model: nn.Module, signal: Signal, index: torch.Tensor | None, chunk_size: int) -> float:
+    """Mean squared error in signal units on the samples at `index` (all when None), clamped like evaluate."""
+    from .predict import predictor
+
+    pred = predictor(model, signal.info, chunk_size=chunk_size)(signal.coords(index))
+    target = signal.targets(index).float()
+    return float(((pred.clamp(*signal.data_range) - target).double() ** 2).mean())
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
@@ -183,6 +212,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     span = signal.data_range[1] - signal.data_range[0]
     loss_fn, step, interrupted, time_to_target = LOSSES[cfg.loss], start, False, state.get("time_to_target")
     last_psnr, last_save = math.nan, time.monotonic()
+    probe = None if full else progress_probe(signal, cfg.seed)
     bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step", dynamic_ncols=True,
                desc=f"{model.inrkit_config['name']} {signal.name}")
     try:
@@ -194,7 +224,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
                 raise FitDiverged(f"loss became {loss} at step {step + 1}; try a lower --lr")
             step += 1
             if cfg.loss == "mse" and (full or step % eval_every == 0 or step == cfg.steps):
-                err = loss / out_map.gain**2 if full else evaluate(model, signal, chunk_size=cfg.chunk_size)["mse"]
+                err = loss / out_map.gain**2 if full else probe_mse(model, signal, probe, cfg.chunk_size)
                 last_psnr = psnr_from_mse(err, span)
             reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
             if step % log_every == 0 or step == cfg.steps or reached:

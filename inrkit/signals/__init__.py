@@ -9,6 +9,7 @@ import torch
 
 from ..errors import SignalError
 from . import image  # noqa: F401  (registers the kind)
+from . import audio, video  # noqa: F401  (register their kinds)
 from . import shape  # noqa: F401  (registers occupancy and sdf)
 from .base import KINDS, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 

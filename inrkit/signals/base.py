@@ -146,6 +146,8 @@ class SignalKind:
         preview: optional (array, signal, path) -> None; a picture comparing fit and original.
         headline: the metric shown first in progress bars and tables.
         loss: the default loss for this kind ("mse", "bce").
+        batch_size: samples per step when neither the fit config nor the backbone's recipe sets one
+            (None: the whole signal up to 2^18 samples). Long signals set it so memory stays bounded.
     """
 
     name: str
@@ -158,6 +160,7 @@ class SignalKind:
     preview: Callable[[np.ndarray, Signal, Path], None] | None = None
     headline: str = "psnr"
     loss: str = "mse"
+    batch_size: int | None = None
 
 
 KINDS: dict[str, SignalKind] = {}

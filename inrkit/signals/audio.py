@@ -1,0 +1,165 @@
+"""Audio: WAV/FLAC/OGG (mono or multi-channel, any rate, int or float) as (T, C) values in [-1, 1].
+
+Coordinates are the samples' cell centres over time in [-1, 1]; how fast a backbone must oscillate
+to follow 44.1 kHz audio (SIREN's first_omega_0 = 3000) is the backbone's audio recipe, not a
+rescaling here. PSNR uses the peak-to-peak range of [-1, 1], i.e. 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..errors import SignalError
+from .base import Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+
+SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
+PEAK_TO_PEAK = 2.0  # the width of [-1, 1]; every audio PSNR in inrkit is 10 log10(2² / MSE)
+_WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+
+def _read(path: Path) -> tuple[np.ndarray, int, str]:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        # soundfile maps integer PCM to [-1, 1) by dividing by 2^(bits-1); floats come back as stored.
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises RuntimeError/LibsndfileError/TypeError for bad files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SignalError(f"{path}: cannot read as audio (corrupt, truncated or unsupported): {first}") from exc
+    return data, int(rate), str(info.subtype)
+
+
+def _scale(data: np.ndarray, subtype: str, normalize: bool, path: Path) -> tuple[np.ndarray, dict]:
+    """Bring samples into [-1, 1]; returns them and a meta record of exactly what was done."""
+    if not np.isfinite(data).all():
+        raise SignalError(f"{path}: audio holds NaN or infinite samples")
+    peak = float(np.abs(data).max())
+    is_int = subtype.startswith("PCM")
+    if normalize:
+        scale = peak if peak > 0 else 1.0
+        how = f"{'integer full scale' if is_int else 'float'} samples divided by their peak |x| = {peak:.6g}"
+    elif peak > 1:
+        scale = peak
+        how = f"float samples beyond [-1, 1] divided by their peak |x| = {peak:.6g}"
+    else:
+        scale = 1.0
+        how = ("integer samples divided by 2^(bits-1) (full scale -> 1)" if is_int
+               else "float samples as stored (already in [-1, 1])")
+    return (data / scale).astype(np.float32), {"scaling": how, "value_scale": scale}
+
+
+def load_audio(path: str | Path, normalize: bool = False, **_: object) -> Signal:
+    """Read a sound file into a Signal of kind "audio": values (T, C) in [-1, 1], sample rate in meta.
+
+    Integer PCM maps full scale to 1; float files are kept as stored when they lie in [-1, 1] and are
+    divided by their peak otherwise. `normalize=True` always divides by the peak (as SIREN's loader does).
+    `meta["scaling"]` says which happened and `meta["value_scale"]` undoes it.
+
+    Example:
+        >>> sig = load_audio("../shared/data/audio/gt_bach.wav")  # doctest: +SKIP
+        >>> sig.shape, sig.meta["sample_rate"], sig.data_range  # doctest: +SKIP
+        ((308207,), 44100, (-1.0, 1.0))
+    """
+    path = Path(path)
+    data, rate, subtype = _read(path)
+    if data.shape[0] < 2:
+        raise SignalError(f"{path}: audio holds {data.shape[0]} samples; need at least 2 to fit")
+    values, facts = _scale(data, subtype, normalize, path)
+    meta = {"name": path.stem, "source": str(path), "sample_rate": rate, "subtype": subtype,
+            "duration_s": round(values.shape[0] / rate, 6), "peak_to_peak": PEAK_TO_PEAK, **facts}
+    return Signal("audio", torch.from_numpy(np.ascontiguousarray(values)), (-1.0, 1.0), meta=meta)
+
+
+def evaluate_audio(predict: Predict, signal: Signal, **_: object) -> dict[str, float]:
+    """PSNR on [-1, 1] (peak-to-peak 2) and SNR in dB of the clamped prediction at the signal's rate."""
+    pred = np.clip(predict_grid(predict, signal.shape), -1.0, 1.0)
+    target = signal.values.numpy()
+    return {"psnr": metrics.psnr(pred, target, PEAK_TO_PEAK), "snr": metrics.snr(pred, target),
+            "mse": metrics.mse(pred, target)}
+
+
+def render_audio(predict: Predict, info: SignalInfo, rate: float | None = None, scale: float | None = None,
+                 **_: object) -> np.ndarray:
+    """The clip at its own sample rate, or at `rate` Hz (or `scale` times as many samples), same duration.
+
+    Example:
+        >>> half = render(model, rate=22050)  # doctest: +SKIP
+    """
+    n = info.shape[0]
+    if rate is not None:
+        if rate <= 0:
+            raise SignalError(f"rate must be positive, got {rate}")
+        n = max(2, round(n * rate / info.meta.get("sample_rate", rate)))
+    elif scale is not None:
+        if scale <= 0:
+            raise SignalError(f"scale must be positive, got {scale}")
+        n = max(2, round(n * scale))
+    return np.clip(predict_grid(predict, (n,)), -1.0, 1.0)
+
+
+STANDARD_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 192000)
+
+
+def rate_of(array: np.ndarray, info: SignalInfo) -> int:
+    """The sample rate of a rendered clip: it covers the source's duration whatever its length.
+
+    Length -> rate loses precision on short clips, so a standard rate that renders to exactly this
+    length wins (300 samples at 8 kHz rendered at 22050 Hz give 827 samples, i.e. 22050, not 22053).
+    """
+    source, n, length = int(info.meta.get("sample_rate", 44100)), info.shape[0], array.shape[0]
+    for rate in STANDARD_RATES:
+        if max(2, round(n * rate / source)) == length:
+            return rate
+    return max(1, round(source * length / n))
+
+
+def write_audio(array: np.ndarray, info: SignalInfo, path: Path) -> None:
+    """A WAV/FLAC/OGG at the rendered rate, in the source's sample format when that format allows it."""
+    import soundfile as sf
+
+    subtype = info.meta.get("subtype", "FLOAT")
+    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}.get(path.suffix.lower(), "WAV")
+    if fmt == "WAV" and subtype not in _WAV_SUBTYPES:
+        subtype = "FLOAT"
+    elif fmt != "WAV":
+        subtype = None  # libsndfile's default for that container
+    try:
+        sf.write(str(path), np.clip(array, -1.0, 1.0), rate_of(array, info), subtype=subtype, format=fmt)
+    except Exception as exc:
+        raise SignalError(f"{path}: cannot write audio: {exc}") from exc
+
+
+def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
+    """Waveforms (top) and spectrograms (bottom) of the original and the fit, first channel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rate = int(signal.meta.get("sample_rate", 44100))
+    target = signal.values.numpy()[:, 0]
+    fitted, fit_rate = array[:, 0], round(rate * len(array) / len(target))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 6), sharex="col")
+    for col, (x, sr, title) in enumerate(((target, rate, "original"), (fitted, fit_rate, "fit"))):
+        axes[0, col].plot(np.arange(len(x)) / sr, x, lw=0.3)
+        axes[0, col].set_ylim(-1.05, 1.05)
+        axes[0, col].set_title(title)
+        nfft = int(min(1024, max(16, 2 ** int(np.log2(max(len(x) // 8, 16))))))
+        axes[1, col].specgram(x, NFFT=nfft, Fs=sr, noverlap=nfft // 2, cmap="magma")
+        axes[1, col].set_xlabel("time (s)")
+    axes[0, 0].set_ylabel("amplitude")
+    axes[1, 0].set_ylabel("frequency (Hz)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+AUDIO = register_kind(SignalKind(
+    name="audio", suffixes=SUFFIXES, load=load_audio, evaluate=evaluate_audio, render=render_audio,
+    write=write_audio, extension=".wav", preview=preview_audio, headline="psnr", batch_size=1 << 15,
+))

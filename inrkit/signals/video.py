@@ -1,0 +1,261 @@
+"""Video: MP4/AVI/MOV/MKV/GIF files or a folder of frames as (T, H, W, C) values in [0, 1].
+
+Frames are decoded one at a time (PyAV through imageio) and only the ones asked for are kept, so
+taking 16 frames of a long clip never holds the whole clip. Coordinates are (t, y, x) cell centres
+in [-1, 1], computed from indices per batch; evaluation and rendering go frame by frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..errors import SignalError
+from .base import Predict, Signal, SignalInfo, SignalKind, grid_coords, register_kind
+from .image import SUFFIXES as IMAGE_SUFFIXES
+from .image import to_unit_range
+
+SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif", "/")
+DEFAULT_FPS = 25.0
+
+
+def parse_size(size: object) -> tuple[int, int] | None:
+    """'64x150', 64, (64, 150) -> (H, W); None stays None."""
+    if size is None:
+        return None
+    try:
+        if isinstance(size, str):
+            parts = tuple(int(p) for p in size.lower().split("x"))
+        elif isinstance(size, int):
+            parts = (size, size)
+        else:
+            parts = tuple(int(p) for p in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise SignalError(f"cannot read frame size {size!r}; write it as HxW, e.g. 64x150") from None
+    if len(parts) != 2 or min(parts) < 2:
+        raise SignalError(f"frame size must be HxW with both sides at least 2, got {size!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise SignalError(f"{folder}: folder holds no image frames ({' '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def _decode(path: Path) -> tuple[Iterator[np.ndarray], float]:
+    """An iterator over the frames of a file or folder, and its frame rate."""
+    import imageio.v3 as iio
+
+    if path.is_dir():
+        return (iio.imread(f) for f in _frame_files(path)), DEFAULT_FPS
+    plugin = "pillow" if path.suffix.lower() == ".gif" else "pyav"
+    try:
+        meta = iio.immeta(path, plugin=plugin)
+        fps = float(meta.get("fps") or (1000.0 / meta["duration"] if meta.get("duration") else DEFAULT_FPS))
+        return iio.imiter(path, plugin=plugin), fps
+    except Exception as exc:  # PyAV/Pillow raise many types for unknown codecs and broken containers
+        raise _decode_error(path, exc) from exc
+
+
+def _decode_error(path: Path, exc: Exception) -> SignalError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return SignalError(f"{path}: cannot decode video (unsupported codec, corrupt or not a video): {first}")
+
+
+def _to_frame(raw: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    frame, _ = to_unit_range(raw[..., None] if raw.ndim == 2 else raw)
+    if frame.shape[-1] == 4 and frame[..., 3].min() >= 1.0:  # opaque RGBA (GIFs): the alpha carries nothing
+        frame = frame[..., :3]
+    if size is not None and tuple(frame.shape[:2]) != size:
+        from skimage.transform import resize
+
+        frame = resize(frame, (*size, frame.shape[-1]), anti_aliasing=True).astype(np.float32)
+    return frame
+
+
+def _select(path: Path, frames: Iterator[np.ndarray], start: int, stride: int, count: int | None,
+            size: tuple[int, int] | None) -> list[np.ndarray]:
+    """Frames start, start + stride, ... (count of them, or to the end), stopping early once enough."""
+    kept: list[np.ndarray] = []
+    first_shape, seen = None, 0
+    try:
+        for i, raw in enumerate(frames):
+            seen = i + 1
+            if first_shape is None:
+                first_shape = raw.shape
+            elif raw.shape != first_shape:
+                raise SignalError(f"{path}: frames differ in size ({first_shape[:2]} then {raw.shape[:2]} "
+                                  f"at frame {i}); pass a size to resize them all")
+            if i >= start and (i - start) % stride == 0:
+                kept.append(_to_frame(raw, size))
+                if count is not None and len(kept) == count:
+                    break
+    except SignalError:
+        raise
+    except Exception as exc:
+        raise _decode_error(path, exc) from exc
+    if seen == 0:
+        raise SignalError(f"{path}: no decodable frames")
+    if not kept or (count is not None and len(kept) < count):
+        want = f"{count} frames" if count is not None else "frames"
+        raise SignalError(f"{path}: asked for {want} from frame {start} with stride {stride}, "
+                          f"but the clip has only {seen} frames")
+    return kept
+
+
+def load_video(path: str | Path, frames: int | None = None, stride: int = 1, size: object = None,
+               start: int = 0, **_: object) -> Signal:
+    """Read a video file or a folder of frames into a Signal of kind "video": (T, H, W, C) in [0, 1].
+
+    Args:
+        path: an MP4/AVI/MOV/MKV/WebM/GIF file, or a folder of same-sized image frames (sorted by name).
+        frames: how many frames to keep (all when None).
+        stride: keep every `stride`-th frame (the frame rate in meta is divided accordingly).
+        size: resize every frame to "HxW", (H, W) or N (anti-aliased).
+        start: index of the first frame to keep.
+
+    Example:
+        >>> sig = load_video("../shared/data/video/bikes.mp4", frames=16, size="64x150")  # doctest: +SKIP
+        >>> sig.values.shape  # doctest: +SKIP
+        torch.Size([16, 64, 150, 3])
+    """
+    path = Path(path)
+    for name, value, low in (("frames", frames, 1), ("stride", stride, 1), ("start", start, 0)):
+        if value is not None and (not isinstance(value, int) or value < low):
+            raise SignalError(f"{name} must be an integer >= {low}, got {value!r}")
+    iterator, fps = _decode(path)
+    kept = _select(path, iterator, start, stride, frames, parse_size(size))
+    values = torch.from_numpy(np.stack(kept))
+    if values.shape[0] < 1 or min(values.shape[1:3]) < 2:
+        raise SignalError(f"{path}: frames of {tuple(values.shape[1:3])} pixels are too small to fit")
+    meta = {"name": path.name if path.is_dir() else path.stem, "source": str(path), "fps": fps / stride,
+            "start": start, "stride": stride}
+    return Signal("video", values, (0.0, 1.0), meta=meta)
+
+
+def predict_frames(predict: Predict, shape: tuple[int, int, int]) -> Iterator[np.ndarray]:
+    """The frames of a (T, H, W) grid one by one, so memory holds one frame of coordinates at a time."""
+    t, h, w = shape
+    for k in range(t):
+        index = torch.arange(k * h * w, (k + 1) * h * w)
+        yield predict(grid_coords(shape, index)).float().numpy().reshape(h, w, -1)
+
+
+def evaluate_video(predict: Predict, signal: Signal, **_: object) -> dict[str, object]:
+    """Mean PSNR (peak 1) and SSIM over frames, the overall MSE and the PSNR of every frame."""
+    span = signal.data_range[1] - signal.data_range[0]
+    frame_psnr, frame_ssim, sq = [], [], 0.0
+    for k, pred in enumerate(predict_frames(predict, signal.shape)):
+        pred, target = np.clip(pred, *signal.data_range), signal.values[k].numpy()
+        err = metrics.mse(pred, target)
+        sq += err
+        frame_psnr.append(metrics.psnr_from_mse(err, span))
+        if min(signal.shape[1:]) >= 7:
+            frame_ssim.append(metrics.ssim(pred, target, span))
+    out: dict[str, object] = {"psnr": float(np.mean(frame_psnr)), "mse": sq / len(frame_psnr)}
+    if frame_ssim:
+        out["ssim"] = float(np.mean(frame_ssim))
+    out["psnr_frames"] = [round(p, 4) for p in frame_psnr]
+    return out
+
+
+def output_shape(info: SignalInfo, fps: float | None = None, frames: int | None = None,
+                 size: object = None, scale: float | None = None) -> tuple[int, int, int]:
+    """(T, H, W) to render: same duration at `fps` or with `frames` frames; `size` or `scale` in space."""
+    t, h, w = info.shape
+    if frames is not None and fps is not None:
+        raise SignalError("give either frames or fps, not both")
+    if fps is not None:
+        if fps <= 0:
+            raise SignalError(f"fps must be positive, got {fps}")
+        t = max(1, round(t * fps / info.meta.get("fps", DEFAULT_FPS)))
+    elif frames is not None:
+        if frames < 1:
+            raise SignalError(f"frames must be at least 1, got {frames}")
+        t = int(frames)
+    if size is not None:
+        size = tuple(size)[-2:] if not isinstance(size, (str, int)) else size  # a 3-D size keeps its H, W
+        h, w = parse_size(size)
+    elif scale is not None:
+        if scale <= 0:
+            raise SignalError(f"scale must be positive, got {scale}")
+        h, w = max(2, round(h * scale)), max(2, round(w * scale))
+    return t, h, w
+
+
+def render_video(predict: Predict, info: SignalInfo, fps: float | None = None, frames: int | None = None,
+                 size: object = None, scale: float | None = None, **_: object) -> np.ndarray:
+    """The clip at any frame count (temporal super-resolution) and frame size, clamped to [0, 1].
+
+    Example:
+        >>> slow = render(model, fps=50)  # doctest: +SKIP  (twice the frames, same duration)
+    """
+    shape = output_shape(info, fps, frames, size, scale)
+    out = np.empty((*shape, info.channels), dtype=np.float32)
+    for k, frame in enumerate(predict_frames(predict, shape)):
+        out[k] = np.clip(frame, *info.data_range)
+    return out
+
+
+def fps_of(array: np.ndarray, info: SignalInfo) -> float:
+    """The frame rate of a rendered clip: it spans the source's duration whatever its frame count."""
+    return float(info.meta.get("fps", DEFAULT_FPS)) * array.shape[0] / info.shape[0]
+
+
+def write_video(array: np.ndarray, info: SignalInfo, path: Path) -> None:
+    """MP4 (H.264; odd sides padded by one edge pixel, as yuv420p needs even sizes) or GIF, 8-bit."""
+    import imageio.v3 as iio
+
+    ints = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+    if ints.shape[-1] == 1:
+        ints = np.repeat(ints, 3, axis=-1)
+    ints = ints[..., :3]
+    fps = fps_of(array, info)
+    try:
+        if path.suffix.lower() == ".gif":
+            iio.imwrite(path, ints, duration=1000.0 / fps, loop=0)
+            return
+        pad = ((0, 0), (0, ints.shape[1] % 2), (0, ints.shape[2] % 2), (0, 0))
+        iio.imwrite(path, np.pad(ints, pad, mode="edge"), plugin="pyav", codec="libx264", fps=round(fps, 3))
+    except Exception as exc:
+        raise SignalError(f"{path}: cannot write video: {exc}") from exc
+
+
+def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6) -> None:
+    """A strip of evenly spaced frames: original (top row) over the fit (bottom row), with frame PSNRs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = signal.values.numpy()
+    picks = np.unique(np.linspace(0, len(target) - 1, min(count, len(target))).round().astype(int))
+    h, w = target.shape[1:3]
+    fig, axes = plt.subplots(2, len(picks), figsize=(2.6 * len(picks) * w / max(h, w) + 0.5, 5.2 * h / max(h, w) + 0.6),
+                             squeeze=False)
+    for col, k in enumerate(picks):
+        fitted = array[round(k * (len(array) - 1) / max(1, len(target) - 1))]
+        for row, img in enumerate((target[k], fitted)):
+            ax = axes[row, col]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img[..., :3], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+        if array.shape[1:] == target.shape[1:]:
+            axes[1, col].set_xlabel(f"{metrics.psnr(np.clip(fitted, 0, 1), target[k], 1.0):.1f} dB")
+        axes[0, col].set_title(f"frame {k}")
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("fit")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+VIDEO = register_kind(SignalKind(
+    name="video", suffixes=SUFFIXES, load=load_video, evaluate=evaluate_video, render=render_video,
+    write=write_video, extension=".mp4", preview=preview_video, batch_size=1 << 14,
+))
