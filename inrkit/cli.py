@@ -70,6 +70,10 @@ def fit(
     out: Annotated[Optional[Path], typer.Option(help="run folder [default: runs/<signal>-<model>-<time>]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    frames: Annotated[Optional[int], typer.Option(help="video: number of frames to take")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="video: keep every n-th frame")] = None,
+    size: Annotated[Optional[str], typer.Option(help="video: resize frames to HxW, e.g. 64x150")] = None,
+    start: Annotated[Optional[int], typer.Option(help="video: index of the first frame")] = None,
     eval_res: Annotated[Optional[int], typer.Option(help="shapes: IoU grid resolution (8-512) [default: 128]")] = None,
 ) -> None:
     """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
@@ -78,8 +82,10 @@ def fit(
 
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet)
+    signal_options = {k: v for k, v in dict(frames=frames, stride=stride, size=size, start=start,
+                                            eval_res=eval_res).items() if v is not None}
     result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,
-                          signal_options={"eval_res": eval_res} if eval_res is not None else None,
+                          signal_options=signal_options,
                           model_options={"hidden_features": width, "hidden_layers": layers})
     console.print(summary.fit_table(result, run))
     if result.interrupted:
@@ -94,6 +100,9 @@ def render(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
     size: Annotated[Optional[str], typer.Option(help="explicit size, e.g. 512x512")] = None,
+    rate: Annotated[Optional[float], typer.Option(help="audio: sample rate in Hz [default: the original]")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="video: frame rate, same duration [default: original]")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="video: number of frames over the same duration")] = None,
     res: Annotated[Optional[int], typer.Option(help="shapes: marching-cubes grid resolution, e.g. 256")] = None,
     out: Annotated[Optional[Path], typer.Option(help="output file [default: next to the weights]")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
@@ -106,7 +115,8 @@ def render(
 
     model = load(run, device=resolve_device(device))
     info = model.inrkit_signal
-    array = render_signal(model, info, scale=scale, size=parse_size(size), **({"res": res} if res else {}))
+    kind_options = {k: v for k, v in dict(rate=rate, fps=fps, frames=frames, res=res).items() if v is not None}
+    array = render_signal(model, info, scale=scale, size=parse_size(size), **kind_options)
     folder = run if run.is_dir() else run.parent
     target = out or folder / f"render-{'x'.join(map(str, array.shape[:-1]))}{get_kind(info.kind).extension}"
     write_reconstruction(array, info, target)
