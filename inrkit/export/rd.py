@@ -73,7 +73,7 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     for p in params:
         for b in bits:
             rows = [c["bits"][str(b)] for c in cases if c["params"] == p]
-            configs.append({"label": f"{p // 1000}k params, {b} bit" if p >= 1000 else f"{p} params, {b} bit",
+            configs.append({"label": f"{p:,} params, {b} bit",
                             "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
                             "psnr": float(np.mean([r["psnr"] for r in rows]))})
     configs.sort(key=lambda c: c["bpp"])
