@@ -68,7 +68,7 @@ def kind_table(rows: list[dict[str, Any]], kind: str, published: bool = True) ->
             entry[f"{name}_mean"], entry[f"{name}_std"] = _over_seeds(mine, lambda r, n=name: r["metrics"].get(n))
         for name in TIMING:
             entry[f"{name}_mean"], entry[f"{name}_std"] = _over_seeds(mine, lambda r, n=name: r[n])
-        if any(r["config"].get("fit", {}).get("target_psnr") is not None for r in mine):
+        if any((r.get("config") or {}).get("fit", {}).get("target_psnr") is not None for r in mine):
             entry["reached_target"] = f"{sum(r['time_to_target'] is not None for r in mine)}/{len(mine)}"
         for ref in refs:
             entry[ref.label] = ref.values.get(mine[0]["model_name"]) if model == mine[0]["model_name"] else None
