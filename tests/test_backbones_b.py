@@ -27,11 +27,12 @@ def test_fkan_fourier_layer_equals_the_naive_per_harmonic_sum() -> None:
     torch.testing.assert_close(layer(x), naive)
 
 
+@torch.no_grad()
 def test_fkan_defaults_are_the_notebook_model_without_unused_scalars() -> None:
     model = create_model("fkan", 2, 3)
     assert [layer.out_features for layer in model.hidden] == [256, 256, 256, 512]
     assert count_params(model) == 436_367 - 12  # the notebook's torchinfo total minus the unused a, b, c
-    std = float(model.fourier.weight.detach().std())
+    std = float(model.fourier.weight.std())
     assert abs(std - 1 / (2 * 270) ** 0.5) < 0.002 and float(model.fourier.bias.abs().max()) == 0
     assert float(model.last.weight.abs().max()) <= (6 / 128) ** 0.5 / 30  # authors' hard-coded fan-in
     u = torch.linspace(-1, 1, 11)
@@ -40,6 +41,7 @@ def test_fkan_defaults_are_the_notebook_model_without_unused_scalars() -> None:
     torch.testing.assert_close(paper.act(u), torch.tanh(30 * u))
 
 
+@torch.no_grad()
 def test_sl2a_count_matches_the_paper_and_basis_is_chebyshev() -> None:
     model = create_model("sl2a", 2, 3)
     assert count_params(model) == 330_243
