@@ -132,7 +132,8 @@ def progress_probe(signal: Signal, seed: int) -> torch.Tensor | None:
     n = signal.num_samples
     if n <= PROBE_SIZE:
         return None
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:PROBE_SIZE].sort().values
+    # randint, not randperm: a permutation of a long video would cost 8 bytes for every sample
+    return torch.randint(n, (PROBE_SIZE,), generator=torch.Generator().manual_seed(seed)).unique()
 
 
 def probe_mse(model: nn.Module, signal: Signal, index: torch.Tensor | None, chunk_size: int) -> float:

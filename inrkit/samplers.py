@@ -14,6 +14,7 @@ from .signals import Signal
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 FULL_BATCH_LIMIT = 1 << 18  # below this many samples a step sees the whole signal by default
+PERMUTE_LIMIT = 1 << 20  # up to this many samples an epoch is a permutation (8 MiB of indices at most)
 
 
 def full_batch(signal: Signal, to_model: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> Iterator[Batch]:
@@ -28,11 +29,12 @@ def random_batches(signal: Signal, batch_size: int, to_model: Callable[[torch.Te
                    device: torch.device, generator: torch.Generator) -> Iterator[Batch]:
     """Epochs of random permutations (each sample once per epoch), `batch_size` samples per step.
 
-    Huge signals (over 2^24 samples) draw indices with replacement to keep memory flat.
+    Signals over 2^20 samples draw indices with replacement instead: a permutation costs 8 bytes a
+    sample, which would make a fit's memory grow with the signal beyond the signal itself.
     """
     n = signal.num_samples
     while True:
-        if n <= 1 << 24:
+        if n <= PERMUTE_LIMIT:
             order = torch.randperm(n, generator=generator)
             pieces = order.split(batch_size)
         else:
