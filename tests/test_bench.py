@@ -40,7 +40,7 @@ def signals(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def bench_args(signals: Path, out: Path) -> list[str]:
-    return ["bench", "--signals", str(signals), "--models", MODELS, "--seeds", "0,1", "--steps", "25",
+    return ["bench", "--signals", str(signals), "--models", MODELS, "--seeds", "0,1", "--steps", "15",
             "--device", "cpu", "--out", str(out), "--quiet"]
 
 
@@ -204,6 +204,32 @@ def test_published_numbers_appear_for_matching_data() -> None:
     table = kind_table([row], "image")
     assert table[0]["published PSNR (DIV2K 512², avg of 16)"] == 33.47
     assert not any(k.startswith("published") for k in kind_table([{**row, "signal": "/d/kodim01.png"}], "image")[0])
+
+
+def test_each_kind_gets_its_own_table_and_gallery_thumbnails(signals: Path, tmp_path: Path) -> None:
+    import soundfile
+
+    wav = tmp_path / "tone.wav"
+    soundfile.write(wav, (0.5 * np.sin(np.linspace(0, 60, 400))).astype(np.float32), 8000)
+    run = run_benchmark({"signals": [str(signals / "img2.png"), str(wav)], "models": ["siren"], "seeds": [0],
+                         "steps": 5, "device": "cpu", "out": str(tmp_path / "k")}, progress=False)
+    assert run.errors == 0
+    assert (run.out / "table_image.csv").exists() and (run.out / "table_audio.csv").exists()
+    kinds = {r["kind"]: r for r in ResultStore(run.out).rows()}
+    assert Path(kinds["audio"]["thumbnail"]).exists() and Path(kinds["image"]["thumbnail"]).exists()
+    assert (run.out / "gallery_audio.png").exists()
+
+
+def test_shape_and_video_thumbnails() -> None:
+    from inrkit.bench.case import THUMBNAILS, generic_thumbnail
+    from inrkit.bench import thumbnails  # noqa: F401
+
+    z, y, x = np.mgrid[-1:1:16j, -1:1:16j, -1:1:16j]
+    sdf = (np.sqrt(x**2 + y**2 + z**2) - 0.5)[..., None]
+    render = THUMBNAILS["sdf"](sdf)
+    assert render.shape == (16, 16, 1) and render[8, 8, 0] > 0.5 and render[0, 0, 0] == 0
+    assert generic_thumbnail(np.random.rand(5, 8, 8, 3)).shape == (8, 8, 3)  # a video's middle frame
+    assert THUMBNAILS["audio"](np.zeros((1, 1))) is None
 
 
 @pytest.mark.slow

@@ -54,6 +54,8 @@ def save_thumbnail(kind: str, array: np.ndarray, path: Path) -> str | None:
     """Write the kind's thumbnail of `array` as PNG; never fails the case (returns None instead)."""
     import imageio.v3 as iio
 
+    from . import thumbnails  # noqa: F401  (registers the audio and shape thumbnails)
+
     try:
         picture = THUMBNAILS.get(kind, generic_thumbnail)(array)
         if picture is None:
