@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="64² only, 100 steps (PSNR not comparable)")
     parser.add_argument("--models", nargs="+", help="row keys to run (default: all)")
     parser.add_argument("--force", action="store_true", help="re-run cases already in the results file")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the table from the results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     sizes = [64] if args.quick else args.sizes
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     results = json.loads(store.read_text()) if store.exists() else {}
     registered = set(list_models())
     for row in ROWS:
-        if args.models and row.key not in args.models:
+        if args.report_only or (args.models and row.key not in args.models):
             continue
         for s in sizes:
             key = f"{row.key}@{s}"
