@@ -161,7 +161,8 @@ def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
         axes[0, col].set_ylim(-1.05, 1.05)
         axes[0, col].set_title(title)
         nfft = int(min(1024, max(16, 2 ** int(np.log2(max(len(x) // 8, 16))))))
-        axes[1, col].specgram(x, NFFT=nfft, Fs=sr, noverlap=nfft // 2, cmap="magma")
+        with np.errstate(divide="ignore"):  # silent stretches have zero power: -inf dB is drawn as the floor
+            axes[1, col].specgram(x, NFFT=nfft, Fs=sr, noverlap=nfft // 2, cmap="magma")
         axes[1, col].set_xlabel("time (s)")
     axes[0, 0].set_ylabel("amplitude")
     axes[1, 0].set_ylabel("frequency (Hz)")
