@@ -73,7 +73,7 @@ def test_eval_and_models(run_dir: Path, image_file: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["fit", "{tmp}/missing.png"], "no such file"),
-    (["fit", "{tmp}"], "is a directory"),
+    (["fit", "{tmp}/empty"], "holds no image frames"),  # a folder is read as video frames
     (["fit", "{tmp}/corrupt.png"], "cannot read as an image"),
     (["fit", "{tmp}/notes.txt"], "unsupported file type"),
     (["fit", "{img}", "--model", "sirne"], "did you mean 'siren'"),
@@ -89,6 +89,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
                                           run_dir: Path) -> None:
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG garbage")
     (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "empty").mkdir()
     argv = [a.format(tmp=tmp_path, img=image_file, run=run_dir) for a in args]
     res = runner.invoke(app, argv)
     assert res.exit_code == 2, res.output

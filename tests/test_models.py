@@ -146,11 +146,11 @@ def test_spder_gradient_is_exact_and_finite_at_zero_even_with_flushed_denormals(
 
     u = torch.tensor([-0.3, -1e-9, 0.0, 1e-9, 0.02, 0.5], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: damped_sine(t[[0, 4, 5]], 30.0), (u,))
-    previous = torch.set_flush_denormal(True)
+    torch.set_flush_denormal(True)  # returns whether FTZ is supported, not the previous state
     try:
         grad, = torch.autograd.grad(damped_sine(u.float(), 30.0).sum(), u)
     finally:
-        torch.set_flush_denormal(previous)
+        torch.set_flush_denormal(False)
     assert torch.isfinite(grad).all() and abs(float(grad[2])) < 1e-6
 
 

@@ -68,7 +68,7 @@ def test_signal_coords_and_targets_line_up(tiny_rgb: np.ndarray) -> None:
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.png", "no such file"),
-    (lambda d: d, "is a directory"),
+    (lambda d: d, "holds no image frames"),  # a folder is read as a video of frames
     (lambda d: _write(d / "bad.png", b"not a png at all"), "cannot read as an image"),
     (lambda d: _truncated_png(d), "cannot read as an image"),
     (lambda d: _write(d / "notes.txt", b"hello"), "unsupported file type"),
