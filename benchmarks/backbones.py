@@ -55,14 +55,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", type=int, default=None, help="first N images (reduced: 2, full: 16)")
     p.add_argument("--crop", type=int, default=None, help="centre crop side (reduced: 64, full: none)")
     p.add_argument("--steps", type=int, default=None, help="steps per image (reduced: 120; full: 501 epochs)")
-    p.add_argument("--params", type=int, default=None, help="matched budget (reduced: 20000; full: published)")
+    p.add_argument("--params", type=int, default=None,
+                   help="matched budget (reduced: 20000; full: published); 0 = each backbone at its published size")
     p.add_argument("--models", default=",".join(WANTED))
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     if not args.full:
         args.images, args.crop = args.images or 2, args.crop or 64
-        args.steps, args.params = args.steps or 120, args.params or 20_000
+        args.steps = args.steps or 120
+        args.params = 20_000 if args.params is None else args.params
     args.images = args.images or 16
     return args
 
@@ -70,7 +72,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def run_case(name: str, path: Path, args: argparse.Namespace) -> dict:
     sig = load_signal(path, crop=args.crop)
     torch.manual_seed(42)  # train.py's seed
-    budget = args.params or (PUBLISHED_SIZE.get(name) if args.full else None)
+    budget = args.params or (PUBLISHED_SIZE.get(name) if args.full or args.params == 0 else None)
     model = create_model(name, signal=sig, params=budget)
     config = FitConfig(seed=42, device=args.device, progress=False)
     from inrkit.models import get_entry
@@ -90,7 +92,7 @@ def run_case(name: str, path: Path, args: argparse.Namespace) -> dict:
 def table(rows: dict[str, list[dict]], missing: list[str], args: argparse.Namespace, argv: list[str]) -> str:
     proto = "full (published, 512²)" if args.full else (
         f"reduced CPU: {args.images} images, centre {args.crop}² crops, {args.steps} full-batch steps, "
-        f"{args.params:,} parameters, lr ≥ 1e-3")
+        f"{f'{args.params:,} parameters' if args.params else 'published sizes'}, lr ≥ 1e-3")
     lines = [f"# Backbones on the SL²A image protocol ({proto})", "",
              f"Command: `python benchmarks/backbones.py {shlex.join(argv)}`".replace(" `", " `").rstrip(), "",
              f"Images: `{args.data}` (FINER's DIV2K *train* split; the paper used the test split, not available "

@@ -231,7 +231,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
             if step % log_every == 0 or step == cfg.steps or reached:
                 row = {"step": step, "loss": loss, "psnr": last_psnr, "seconds": clock.total}
                 history.append(row)
-                bar.set_postfix(loss=f"{loss:.3g}", psnr=f"{last_psnr:.2f}")
+                bar.set_postfix(loss=f"{loss:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
                 if callback:
                     callback(row)
             bar.update(1)
