@@ -75,6 +75,7 @@ def load_image(path: str | Path, crop: int | tuple[int, int] | None = None,
     values, facts = to_unit_range(array)
     values = _crop_resize(values, crop, size, path)
     meta = {"name": path.stem, "source": str(path), **facts}
+    meta.update({k: v for k, v in (("crop", crop), ("size", size)) if v is not None})  # to reload the same grid
     return Signal("image", torch.from_numpy(np.ascontiguousarray(values)), (0.0, 1.0), meta=meta)
 
 
