@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from inrkit import FitConfig, create_model, fit, list_models, load_signal
+from inrkit import FitConfig, InrkitError, create_model, fit, list_models, load_signal
 from inrkit.utils import count_params
 
 DATA = Path("/work/shared/data/images/finer_div2k/train_data")
@@ -109,7 +109,7 @@ def table(rows: dict[str, list[dict]], missing: list[str], args: argparse.Namesp
         lines.append(f"| {name} | {rs[0]['params']:,} | {mean['psnr']:.2f} | {mean['ssim']:.3f} | "
                      f"{mean['seconds']:.1f} | {pub_s} |")
     if missing:
-        lines += ["", f"Not in the registry when this ran: {', '.join(missing)}."]
+        lines += ["", f"Not run (not registered, or failed): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in (m for m in wanted if m in list_models()):
         for path in images:
             t = time.time()
-            row = run_case(name, path, args)
+            try:
+                row = run_case(name, path, args)
+            except InrkitError as exc:  # e.g. a budget the backbone cannot reach at this crop size
+                missing.append(f"{name} ({exc})")
+                break
             rows.setdefault(name, []).append(row)
             print(f"{name:8s} {path.name} {row['psnr']:.2f} dB ssim {row['ssim']:.3f} "
                   f"({row['params']:,} params, {time.time() - t:.0f}s)", flush=True)
