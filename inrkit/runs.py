@@ -14,12 +14,13 @@ import json
 import math
 import platform
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, InrkitError
 from .export import render, save, write_reconstruction
 from .fit import FitConfig, FitResult, fit
 from .models import create_model
@@ -94,9 +95,14 @@ def write_run(result: FitResult, signal: Signal, out: Path) -> dict[str, Any]:
     write_history(result.history, out / "history.csv")
     plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")
     array = render(result.model, signal.info)
-    write_reconstruction(array, signal.info, out / f"reconstruction{kind.extension}")
     if kind.preview is not None:
         kind.preview(array, signal, out / "comparison.png")
+    try:
+        write_reconstruction(array, signal.info, out / f"reconstruction{kind.extension}")
+    except InrkitError as exc:  # e.g. a shape field with no surface yet: weights and metrics are kept
+        warnings.warn(f"no reconstruction written: {exc}", stacklevel=2)
+        record["reconstruction_error"] = str(exc)
+        (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 

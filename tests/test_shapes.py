@@ -190,3 +190,19 @@ def test_volume_file_is_a_grid_signal(tmp_path):
     signal = load_signal(tmp_path / "ball.npy", "occupancy")
     assert signal.is_grid and signal.shape == (16, 16, 16)
     assert evaluate_shape(lambda q: (q.norm(dim=1, keepdim=True) ** 2 < 0.5).float(), signal)["iou"] == 1.0
+
+
+def test_a_field_with_no_surface_still_keeps_weights_and_metrics(sphere_file, tmp_path):
+    from inrkit.runs import write_run
+
+    signal = load_signal(sphere_file, "occupancy", eval_res=16, sampling=SMALL)
+    model = create_model("siren", signal=signal, hidden_features=8, hidden_layers=1)
+    result = fit(model, signal, FitConfig(steps=1, lr=1e-6, progress=False, device="cpu"))
+    with torch.no_grad():  # an empty field: every logit very negative
+        model.net[-1].weight.zero_()
+        model.net[-1].bias.fill_(-20.0)
+    result.metrics = {"iou": 0.0}
+    with pytest.warns(UserWarning, match="no reconstruction written"):
+        write_run(result, signal, tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "metrics.json").exists()
+    assert "reconstruction_error" in (tmp_path / "metrics.json").read_text()
