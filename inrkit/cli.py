@@ -67,6 +67,7 @@ def fit(
     seed: Annotated[int, typer.Option(help="random seed (init and sampling)")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
     target_psnr: Annotated[Optional[float], typer.Option(help="stop once this PSNR (dB) is reached")] = None,
+    eikonal: Annotated[float, typer.Option(help="weight of the eikonal term for --kind sdf (0 = off)")] = 0.0,
     out: Annotated[Optional[Path], typer.Option(help="run folder [default: runs/<signal>-<model>-<time>]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -81,7 +82,7 @@ def fit(
     from .runs import run_fit
 
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet)
+                       target_psnr=target_psnr, progress=not quiet, eikonal=eikonal)
     signal_options = {k: v for k, v in dict(frames=frames, stride=stride, size=size, start=start,
                                             eval_res=eval_res).items() if v is not None}
     result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,

@@ -56,6 +56,7 @@ class FitConfig:
         checkpoint_path: where to save a resumable checkpoint (None: no checkpoints).
         checkpoint_every: seconds between checkpoints.
         progress: show a progress bar.
+        eikonal: weight of SIREN's eikonal term | |grad f| - 1 | for signed-distance fits (0 = off).
     """
 
     steps: int = 2000
@@ -72,8 +73,11 @@ class FitConfig:
     checkpoint_path: str | None = None
     checkpoint_every: float = 60.0
     progress: bool = True
+    eikonal: float = 0.0
 
     def __post_init__(self) -> None:
+        if not self.eikonal >= 0:
+            raise ConfigError(f"eikonal weight must be >= 0, got {self.eikonal}")
         for name in ("steps", "batch_size", "log_every", "eval_every", "chunk_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
@@ -145,11 +149,30 @@ def probe_mse(model: nn.Module, signal: Signal, index: torch.Tensor | None, chun
     return float(((pred.clamp(*signal.data_range) - target).double() ** 2).mean())
 
 
+def eikonal_term(weight: float, gain: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """weight · mean | |grad f| - 1 | with f in signal units: SIREN's eikonal term for signed distances."""
+
+    def term(coords: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        grad, = torch.autograd.grad(output.sum(), coords, create_graph=True)
+        return weight * (grad.norm(dim=-1) / gain - 1).abs().mean()
+
+    return term
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
-    """One optimisation step; returns the loss before the update."""
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+               regulariser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> float:
+    """One optimisation step; returns the loss before the update.
+
+    `regulariser(coords, output)` adds a term that may differentiate the output by the coordinates.
+    """
     coords, targets = batch
-    loss = loss_fn(model(coords), targets)
+    if regulariser is not None:
+        coords = coords.detach().requires_grad_(True)
+    output = model(coords)
+    loss = loss_fn(output, targets)
+    if regulariser is not None:
+        loss = loss + regulariser(coords, output)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -191,6 +214,8 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         True
     """
     cfg = resolve_config(config or FitConfig(), model, signal)
+    if cfg.eikonal and signal.kind != "sdf":
+        raise ConfigError(f"the eikonal term applies to sdf fits, not {signal.kind}")
     device = resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
     model.to(device).train()
@@ -212,6 +237,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     eval_every = cfg.eval_every or max(1, cfg.steps // 20)
     span = signal.data_range[1] - signal.data_range[0]
     loss_fn, step, interrupted, time_to_target = LOSSES[cfg.loss], start, False, state.get("time_to_target")
+    regulariser = eikonal_term(cfg.eikonal, out_map.gain) if cfg.eikonal else None
     last_psnr, last_save = math.nan, time.monotonic()
     probe = None if full else progress_probe(signal, cfg.seed)
     bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step", dynamic_ncols=True,
@@ -219,7 +245,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     try:
         while step < cfg.steps:
             with clock:
-                loss = train_step(model, optimizer, next(sampler), loss_fn)
+                loss = train_step(model, optimizer, next(sampler), loss_fn, regulariser)
                 schedule.step()
             if not math.isfinite(loss):
                 raise FitDiverged(f"loss became {loss} at step {step + 1}; try a lower --lr")

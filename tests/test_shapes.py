@@ -206,3 +206,26 @@ def test_a_field_with_no_surface_still_keeps_weights_and_metrics(sphere_file, tm
         write_run(result, signal, tmp_path)
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "metrics.json").exists()
     assert "reconstruction_error" in (tmp_path / "metrics.json").read_text()
+
+
+def test_eikonal_term_pushes_the_gradient_norm_towards_one(sphere_file):
+    signal = load_signal(sphere_file, "sdf", eval_res=16, sampling=SMALL)
+    coords = signal.points[:2000].clone().requires_grad_(True)
+
+    def grad_error(eikonal: float) -> float:
+        torch.manual_seed(0)
+        model = create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, first_omega_0=10.0)
+        fit(model, signal, FitConfig(steps=60, lr=1e-3, batch_size=2048, eikonal=eikonal, progress=False, device="cpu"))
+        grad, = torch.autograd.grad(model(coords).sum(), coords)
+        return float((grad.norm(dim=-1) - 1).abs().mean())
+
+    assert grad_error(1.0) < grad_error(0.0)
+
+
+def test_eikonal_is_for_sdf_only(tmp_path):
+    from inrkit import ConfigError
+
+    signal = load_signal(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32))
+    with pytest.raises(ConfigError, match="sdf"):
+        fit(create_model("siren", signal=signal, hidden_features=8), signal,
+            FitConfig(steps=1, eikonal=1.0, progress=False, device="cpu"))
