@@ -125,15 +125,12 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 def plot_curve(history: list[dict[str, float]], path: Path, title: str = "") -> None:
     """PSNR over steps (loss when PSNR does not apply), as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plotting import subplots
 
     steps = [r["step"] for r in history]
     use_psnr = any(math.isfinite(r["psnr"]) for r in history)
     ys = [r["psnr"] if use_psnr else r["loss"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     ax.plot(steps, ys)
     ax.set_xlabel("step")
     ax.set_ylabel("PSNR (dB)" if use_psnr else "loss")
@@ -143,4 +140,3 @@ def plot_curve(history: list[dict[str, float]], path: Path, title: str = "") -> 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

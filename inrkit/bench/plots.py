@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..plotting import subplots
+
 Gallery = Callable[[list[dict[str, Any]], Path, Path], "Path | None"]
 GALLERIES: dict[str, Gallery] = {}
 
@@ -25,15 +27,6 @@ def register_gallery(kind: str, fn: Gallery) -> Gallery:
     """
     GALLERIES[kind] = fn
     return fn
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def make_plots(rows: list[dict[str, Any]], kind: str, metric: str | None,
@@ -63,8 +56,7 @@ def curves_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
                 series[r["model"]][int(h[0])].append(h[col])
     if not series:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for model, points in sorted(series.items()):
         steps = sorted(points)
         ax.plot(steps, [statistics.fmean(points[s]) for s in steps], label=model)
@@ -77,14 +69,12 @@ def curves_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
 def params_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
     """Headline metric against parameter count, one point per model (error bar: std over cases)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for model in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == model and r["metrics"].get(metric) is not None]
         if not mine:
@@ -100,7 +90,6 @@ def params_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
@@ -117,8 +106,7 @@ def thumbnail_gallery(rows: list[dict[str, Any]], out: Path, path: Path, max_sig
                                                 for r in rows if r["seed"] == seed}
     if not any(p and Path(p).exists() for p in cells.values()):
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(signals), len(models) + 1, squeeze=False,
+    fig, axes = subplots(len(signals), len(models) + 1, squeeze=False,
                              figsize=(1.9 * (len(models) + 1), 2.0 * len(signals)))
     for i, signal in enumerate(signals):
         load = next(r["config"].get("load", {}) for r in rows if r["signal"] == signal)
@@ -137,5 +125,4 @@ def thumbnail_gallery(rows: list[dict[str, Any]], out: Path, path: Path, max_sig
                         ha="right", va="center", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path

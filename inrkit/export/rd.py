@@ -107,12 +107,9 @@ def _json_safe(value: Any) -> Any:
 
 def plot_rd(result: dict[str, Any], path: Path) -> None:
     """PSNR against bpp: the sweep (all points and its Pareto front), JPEG/WebP, published Kodak curves."""
-    import matplotlib
+    from ..plotting import subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = subplots(figsize=(7, 5))
     ax.scatter(result["results"]["bpp"], result["results"]["psnr"], s=12, alpha=0.4, color="C0")
     ax.plot(result["pareto"]["bpp"], result["pareto"]["psnr"], "o-", color="C0", label=f"{result['name']} (this run)")
     for i, (codec, curve) in enumerate(result["baselines"].items()):
@@ -128,4 +125,3 @@ def plot_rd(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -147,15 +147,12 @@ def write_audio(array: np.ndarray, info: SignalInfo, path: Path) -> None:
 
 def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
     """Waveforms (top) and spectrograms (bottom) of the original and the fit, first channel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import subplots
 
     rate = int(signal.meta.get("sample_rate", 44100))
     target = signal.values.numpy()[:, 0]
     fitted, fit_rate = array[:, 0], round(rate * len(array) / len(target))
-    fig, axes = plt.subplots(2, 2, figsize=(12, 6), sharex="col")
+    fig, axes = subplots(2, 2, figsize=(12, 6), sharex="col")
     for col, (x, sr, title) in enumerate(((target, rate, "original"), (fitted, fit_rate, "fit"))):
         axes[0, col].plot(np.arange(len(x)) / sr, x, lw=0.3)
         axes[0, col].set_ylim(-1.05, 1.05)
@@ -168,7 +165,6 @@ def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
     axes[1, 0].set_ylabel("frequency (Hz)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 AUDIO = register_kind(SignalKind(

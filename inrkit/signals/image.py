@@ -151,14 +151,11 @@ def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
 
 def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
     """Original | reconstruction | absolute error (×10), side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import subplots
 
     target = signal.values.numpy()
     err = np.abs(array - target).mean(-1)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+    fig, axes = subplots(1, 3, figsize=(12, 4.3))
     for ax, img, title in zip(axes, (target, array), ("original", "reconstruction")):
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img[..., :3], cmap="gray", vmin=0, vmax=1)
         ax.set_title(title)
@@ -169,7 +166,6 @@ def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 IMAGE = register_kind(SignalKind(

@@ -168,16 +168,13 @@ def write_shape(array: np.ndarray, info: SignalInfo, path: Path) -> None:
 
 def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
     """Central slices of the fitted field (top) and silhouettes along each axis (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import subplots
 
     field = array[..., 0]
     occupancy = signal.kind == "occupancy"
     solid = field >= 0.5 if occupancy else field < 0
     n = field.shape[0]
-    fig, axes = plt.subplots(2, 3, figsize=(10, 6.6))
+    fig, axes = subplots(2, 3, figsize=(10, 6.6))
     for axis in range(3):
         cut = np.take(field, n // 2, axis=axis)
         ax = axes[0, axis]
@@ -194,7 +191,6 @@ def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
     fig.suptitle(f"{signal.name}: fitted {signal.kind}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # SignalKind.batch_size is new; pass it only where the running base has it

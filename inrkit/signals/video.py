@@ -229,15 +229,12 @@ def write_video(array: np.ndarray, info: SignalInfo, path: Path) -> None:
 
 def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6) -> None:
     """A strip of evenly spaced frames: original (top row) over the fit (bottom row), with frame PSNRs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import subplots
 
     target = signal.values.numpy()
     picks = np.unique(np.linspace(0, len(target) - 1, min(count, len(target))).round().astype(int))
     h, w = target.shape[1:3]
-    fig, axes = plt.subplots(2, len(picks), figsize=(2.6 * len(picks) * w / max(h, w) + 0.5, 5.2 * h / max(h, w) + 0.6),
+    fig, axes = subplots(2, len(picks), figsize=(2.6 * len(picks) * w / max(h, w) + 0.5, 5.2 * h / max(h, w) + 0.6),
                              squeeze=False)
     for col, k in enumerate(picks):
         fitted = array[round(k * (len(array) - 1) / max(1, len(target) - 1))]
@@ -252,7 +249,6 @@ def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6)
     axes[1, 0].set_ylabel("fit")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 VIDEO = register_kind(SignalKind(
