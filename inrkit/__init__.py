@@ -8,21 +8,20 @@ Example:
     >>> picture = inrkit.render(result.model, scale=2)  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .bench import run_benchmark
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
-from .export import compress, decompress, load, render, save, write_reconstruction
+from .export import compress, decompress, load, save
 from .fit import FitConfig, FitDiverged, FitResult, fit
+from .inference import evaluate, predictor, render, write_reconstruction
 from .metrics import psnr, snr, ssim
 from .models import create_model, list_models
-from .predict import evaluate, predictor
 from .runs import run_fit
-from .bench import run_benchmark
 from .signals import Signal, SignalInfo, load_signal
 
 __all__ = [
     "ConfigError", "ExportError", "FitConfig", "FitDiverged", "FitResult", "InrkitError", "ModelError", "Signal",
-    "SignalError", "SignalInfo", "__version__", "compress", "create_model", "decompress", "evaluate", "fit", "list_models", "load",
-    "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr", "ssim",
-    "write_reconstruction",
+    "SignalError", "SignalInfo", "__version__", "compress", "create_model", "decompress", "evaluate", "fit",
+    "list_models", "load", "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr",
+    "ssim", "write_reconstruction",
 ]

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .errors import ConfigError, InrkitError
 from .metrics import psnr_from_mse
 from .models import get_entry
-from .predict import OutputMap, evaluate
+from .inference import OutputMap, evaluate, predictor
 from .samplers import Batch, make_sampler
 from .signals import Signal
 from .utils import resolve_device, seed_everything
@@ -142,8 +142,6 @@ def progress_probe(signal: Signal, seed: int) -> torch.Tensor | None:
 
 def probe_mse(model: nn.Module, signal: Signal, index: torch.Tensor | None, chunk_size: int) -> float:
     """Mean squared error in signal units on the samples at `index` (all when None), clamped like evaluate."""
-    from .predict import predictor
-
     pred = predictor(model, signal.info, chunk_size=chunk_size)(signal.coords(index))
     target = signal.targets(index).float()
     return float(((pred.clamp(*signal.data_range) - target).double() ** 2).mean())

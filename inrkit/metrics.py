@@ -77,3 +77,37 @@ def ssim(pred: ArrayLike, target: ArrayLike, data_range: float, win_size: int = 
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return float(s.mean(dim=(1, 2, 3)).mean())
+
+
+def iou(pred: np.ndarray, target: np.ndarray) -> float:
+    """Intersection over union of two boolean occupancies (1.0 when both are empty).
+
+    Example:
+        >>> iou(np.array([1, 1, 0], bool), np.array([1, 0, 0], bool))
+        0.5
+    """
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    union = np.logical_or(pred, target).sum()
+    return 1.0 if union == 0 else float(np.logical_and(pred, target).sum() / union)
+
+
+def chamfer_fscore(pred: np.ndarray, target: np.ndarray, tau: float = 0.01) -> tuple[float, float]:
+    """Chamfer distance and F-score between two point sets (N, 3) and (M, 3).
+
+    Chamfer = mean_p min_t |p - t| + mean_t min_p |t - p| (L1 form, as NeuRBF's "CD"); F-score at
+    `tau` = harmonic mean of precision (pred within tau of target) and recall (the reverse).
+
+    Example:
+        >>> pts = np.random.default_rng(0).random((100, 3))
+        >>> chamfer_fscore(pts, pts)
+        (0.0, 1.0)
+    """
+    from scipy.spatial import cKDTree
+
+    if len(pred) == 0 or len(target) == 0:
+        return math.inf, 0.0
+    d_pt = cKDTree(target).query(pred, workers=-1)[0]
+    d_tp = cKDTree(pred).query(target, workers=-1)[0]
+    precision, recall = float((d_pt < tau).mean()), float((d_tp < tau).mean())
+    fscore = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return float(d_pt.mean() + d_tp.mean()), fscore

@@ -20,8 +20,11 @@ from typing import Any
 
 import torch
 
+from ._version import __version__
+
 from .errors import ConfigError, InrkitError
-from .export import render, save, write_reconstruction
+from .export import save
+from .inference import render, write_reconstruction
 from .fit import FitConfig, FitResult, fit
 from .models import create_model
 from .signals import Signal, get_kind, load_signal
@@ -73,8 +76,6 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
 
 def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
     """Everything needed to judge and reproduce a number: recipe, seed, device, versions."""
-    from . import __version__
-
     cfg = result.model.inrkit_config
     return {"model": cfg["name"], "model_args": cfg["kwargs"], "signal": signal.name, "kind": signal.kind,
             "shape": list(signal.shape), "params": count_params(result.model),
@@ -117,10 +118,6 @@ def write_history(history: list[dict[str, float]], path: Path) -> None:
         writer.writeheader()
         writer.writerows(history)
 
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def plot_curve(history: list[dict[str, float]], path: Path, title: str = "") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -44,11 +43,6 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
-
-def chunks(n: int, size: int) -> Iterator[slice]:
-    """Slices covering range(n) in pieces of at most `size`."""
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
 
 
 def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:

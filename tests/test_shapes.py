@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from inrkit import FitConfig, create_model, evaluate, fit, list_models, load_signal
 from inrkit.cli import app
 from inrkit.errors import SignalError
-from inrkit.metrics_3d import chamfer_fscore, iou, marching_cubes
+from inrkit.metrics import chamfer_fscore, iou
+from inrkit.signals.shape_geometry import marching_cubes
 from inrkit.models import get_entry
 from inrkit.signals.shape import evaluate_shape, render_shape, write_shape
 from inrkit.signals.shape_geometry import WindingNumber, read_shape, solid_angles

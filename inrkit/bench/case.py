@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
+
 from .spec import Case
 
 Thumbnail = Callable[[np.ndarray], "np.ndarray | None"]
@@ -83,8 +85,6 @@ def original_thumbnail(out: Path, signal: str, load: dict[str, Any]) -> Path:
 def base_row(case: Case) -> dict[str, Any]:
     import torch
 
-    from .. import __version__
-
     return {"signal": case.signal, "signal_name": case.signal_name, "kind": case.kind, "model": case.model.label,
             "model_name": case.model.name, "seed": case.seed, "config_hash": case.config_hash,
             "config": case.to_dict(), "versions": {"inrkit": __version__, "torch": torch.__version__,
@@ -127,7 +127,7 @@ def _load(case: Case, cache: dict[str, Any]) -> Any:
 
 def _fit_case(case: Case, out: Path, keep: bool, on_step: Callable[[int], None] | None,
               cache: dict[str, Any]) -> dict[str, Any]:
-    from ..export import render, write_reconstruction
+    from ..inference import render, write_reconstruction
     from ..fit import FitConfig, fit
     from ..models import create_model
     from ..signals import get_kind

@@ -105,7 +105,7 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
         >>> stats.bpp, stats.metrics["psnr"]  # doctest: +SKIP
         (1.9, 27.8)
     """
-    from ..predict import evaluate
+    from ..inference import evaluate
 
     spec = QuantSpec(bits, per_channel, prune, buffer_bits)
     target = resolve_signal(model, signal)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._version import __version__
 from ..errors import ExportError
 from ..models import rebuild
 from ..signals import SignalInfo
@@ -50,11 +51,6 @@ def _deflate(data: bytes) -> bytes:
 def _inflate(data: bytes) -> bytes:
     return zlib.decompressobj(-15, zdict=ZDICT).decompress(data)
 
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def tensor_roles(model: nn.Module) -> dict[str, str]:
@@ -111,7 +107,7 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
         blocks.append(block)
         state[name] = decoded
     info = getattr(model, "inrkit_signal", None)
-    header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": _version(), "model": model.inrkit_config,
+    header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": __version__, "model": model.inrkit_config,
               "signal": info.to_dict() if info is not None else None,
               "quant": {"bits": spec.bits, "per_channel": spec.per_channel, "prune": spec.prune,
                         "buffer_bits": spec.buffer_bits},
@@ -183,10 +179,6 @@ def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
         model.inrkit_signal = SignalInfo.from_dict(header["signal"])
     return model.eval()
 
-
-def read_header(path: str | Path) -> dict[str, Any]:
-    """The header of an .inrz file (model, signal, quantisation, tensor table), checksum verified."""
-    return parse(read_bytes(path), str(path))[0]
 
 
 def read_bytes(path: str | Path) -> bytes:

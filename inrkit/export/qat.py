@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config, train_step
-from ..predict import OutputMap
+from ..inference import OutputMap
 from ..samplers import make_sampler
 from ..signals import Signal
 from ..utils import resolve_device, seed_everything

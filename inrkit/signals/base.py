@@ -19,10 +19,6 @@ Predict = Callable[[torch.Tensor], torch.Tensor]
 """coords (N, D) in [-1, 1] -> values (N, C) in the signal's own units, computed in chunks."""
 
 
-def cell_centres(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Coordinates of n cells' centres in [-1, 1]: (2i + 1) / n - 1."""
-    return (2 * torch.arange(n, device=device, dtype=torch.float32) + 1) / n - 1
-
 
 def grid_coords(shape: tuple[int, ...], index: torch.Tensor | None = None) -> torch.Tensor:
     """Cell-centre coordinates (N, D) of a grid, `ij` order, for flat indices (all when None).

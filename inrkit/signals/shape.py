@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import metrics_3d
+from .. import metrics
 from ..errors import SignalError
 from .base import Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
-from .shape_geometry import MESH_SUFFIXES, Shape, read_shape, sample_surface
+from .shape_geometry import MESH_SUFFIXES, Shape, marching_cubes, read_shape, sample_mesh, sample_surface
 from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_grid, training_samples
 
 VOLUME_SUFFIXES = (".npy", ".npz")
@@ -121,8 +121,8 @@ def _reference(signal: Signal, res: int) -> tuple[np.ndarray, np.ndarray]:
     if signal.is_grid:
         gt = signal.values[..., 0].numpy()
         gt = gt >= 0.5 if signal.kind == "occupancy" else gt < 0
-        verts, faces = metrics_3d.marching_cubes(gt.astype(np.float32), 0.5)
-        return gt, metrics_3d.sample_mesh(verts, faces, 100_000) if len(faces) else np.zeros((0, 3))
+        verts, faces = marching_cubes(gt.astype(np.float32), 0.5)
+        return gt, sample_mesh(verts, faces, 100_000) if len(faces) else np.zeros((0, 3))
     shape = _shape(Path(signal.meta["source"]), signal.meta["content_hash"])
     gt = occupancy_grid(shape, signal.meta["content_hash"], res)
     return gt, sample_surface(shape, 100_000, np.random.default_rng(1))
@@ -140,11 +140,11 @@ def evaluate_shape(predict: Predict, signal: Signal, eval_res: int | None = None
     field = predict_grid(predict, (res,) * 3 if not signal.is_grid else signal.shape)[..., 0]
     gt, ref = _reference(signal, res)
     occupancy = signal.kind == "occupancy"
-    out = {"iou": metrics_3d.iou(field >= 0.5 if occupancy else field < 0, gt), "eval_res": res}
+    out = {"iou": metrics.iou(field >= 0.5 if occupancy else field < 0, gt), "eval_res": res}
     if not occupancy:
-        verts, faces = metrics_3d.marching_cubes(field, 0.0, inside_high=False)
-        pred = metrics_3d.sample_mesh(verts, faces, 100_000) if len(faces) else np.zeros((0, 3))
-        out["chamfer"], out["fscore"] = metrics_3d.chamfer_fscore(pred, ref, 0.01)
+        verts, faces = marching_cubes(field, 0.0, inside_high=False)
+        pred = sample_mesh(verts, faces, 100_000) if len(faces) else np.zeros((0, 3))
+        out["chamfer"], out["fscore"] = metrics.chamfer_fscore(pred, ref, 0.01)
     return out
 
 
@@ -159,7 +159,7 @@ def write_shape(array: np.ndarray, info: SignalInfo, path: Path) -> None:
     import trimesh
 
     occupancy = info.kind == "occupancy"
-    verts, faces = metrics_3d.marching_cubes(array[..., 0], 0.5 if occupancy else 0.0, inside_high=occupancy)
+    verts, faces = marching_cubes(array[..., 0], 0.5 if occupancy else 0.0, inside_high=occupancy)
     if len(faces) == 0:
         raise SignalError("the fitted field has no surface (no point crosses the level); fit longer?")
     verts = verts / float(info.meta.get("scale", 1.0)) + np.asarray(info.meta.get("centre", [0, 0, 0]))
@@ -193,16 +193,14 @@ def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-# SignalKind.batch_size is new; pass it only where the running base has it
-_BATCH = {"batch_size": BATCH_SIZE} if "batch_size" in SignalKind.__dataclass_fields__ else {}
 OCCUPANCY = register_kind(SignalKind(
     name="occupancy", suffixes=MESH_SUFFIXES + VOLUME_SUFFIXES, load=load_occupancy, evaluate=evaluate_shape,
     render=render_shape, write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="bce",
-    **_BATCH,
+    batch_size=BATCH_SIZE,
 ))
 SDF = register_kind(SignalKind(
     name="sdf", suffixes=(".xyz",), load=load_sdf, evaluate=evaluate_shape, render=render_shape,
     write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="mse",
-    **_BATCH,
+    batch_size=BATCH_SIZE,
 ))
 __all__ = ["OCCUPANCY", "SDF", "ShapeSampling", "evaluate_shape", "load_occupancy", "load_sdf"]

@@ -14,17 +14,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .._version import __version__
 from ..errors import ExportError
 from ..models import rebuild
 from ..signals import SignalInfo
 
 FORMAT = "inrkit.weights/1"
 
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -44,7 +40,7 @@ def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None
     """
     path = Path(path)
     info = getattr(model, "inrkit_signal", None)
-    meta = {"format": FORMAT, "inrkit_version": _version(), "model": model.inrkit_config,
+    meta = {"format": FORMAT, "inrkit_version": __version__, "model": model.inrkit_config,
             "signal": info.to_dict() if info is not None else None, "extra": extra or {}}
     complex_names = [n for n, t in model.state_dict().items() if t.is_complex()]
     meta["complex"] = complex_names

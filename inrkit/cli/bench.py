@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
+
+from .common import console, friendly, parse_size
 
 
 class DefaultRunGroup(TyperGroup):
@@ -28,17 +28,6 @@ bench_app = typer.Typer(cls=DefaultRunGroup, add_completion=False, pretty_except
                         help="Benchmark backbones: signals x models x seeds, resumable, with tables and plots.")
 
 
-def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The main CLI's error handling (imported late: inrkit.cli imports this module)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..cli import friendly as main_friendly
-
-        return main_friendly(command)(*args, **kwargs)
-
-    return wrapper
-
 
 def _split(items: list[str] | None) -> list[str] | None:
     return [p.strip() for item in items for p in item.split(",") if p.strip()] if items else None
@@ -47,7 +36,7 @@ def _split(items: list[str] | None) -> list[str] | None:
 def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[str]) -> dict[str, dict[str, Any]]:
     """--set image.crop=128 --set audio.steps=500 (and the --crop/--size shortcuts) -> {kind: {key: value}}."""
     from ..errors import ConfigError
-    from .spec import parse_value
+    from ..bench.spec import parse_value
 
     kinds: dict[str, dict[str, Any]] = {}
     for pair in pairs or []:
@@ -58,8 +47,6 @@ def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[
         kinds.setdefault(kind.strip(), {})[key.strip()] = parse_value(value)
     for key, text in (("crop", crop), ("size", size)):
         if text is not None:
-            from ..cli import parse_size
-
             dims = parse_size(text)
             kinds.setdefault("image", {})[key] = dims[0] if len(dims) == 1 else list(dims)
     return kinds
@@ -93,10 +80,9 @@ def run(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Run (or resume) a benchmark; finished cases are skipped, so re-run the same command after a kill."""
-    from ..cli import console
     from ..errors import ConfigError
-    from .runner import run_benchmark
-    from .spec import load_spec, make_spec
+    from ..bench.runner import run_benchmark
+    from ..bench.spec import load_spec, make_spec
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
@@ -123,10 +109,9 @@ def report(
     published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
 ) -> None:
     """Rebuild the tables and plots of a benchmark folder from its results store."""
-    from ..cli import console
     from ..errors import ConfigError
-    from .report import write_report
-    from .store import ResultStore
+    from ..bench.report import write_report
+    from ..bench.store import ResultStore
 
     if not (folder / ResultStore.FILENAME).exists():
         raise ConfigError(f"{folder}: no {ResultStore.FILENAME} here; is it a benchmark folder?")

@@ -1,58 +1,16 @@
-"""The `inrkit` command line. Each command parses options, calls one API function and prints a summary."""
+"""`inrkit fit`, `render`, `eval` and `models`: parse options, call one API function, print a summary."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from . import api_summary as summary
-from .errors import InrkitError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Fit implicit neural representations to images, audio, video and 3-D shapes.")
-console = Console()
-err_console = Console(stderr=True)
+from . import tables as summary
+from .common import console, err_console, parse_size
 
 
-def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input ends with one line on stderr and exit status 2, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except InrkitError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def parse_size(text: str | None) -> tuple[int, ...] | None:
-    """'256x512' -> (256, 512)."""
-    if text is None:
-        return None
-    from .errors import ConfigError
-
-    try:
-        size = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"cannot read size {text!r}; write it as HxW, e.g. 256x256") from None
-    if min(size) < 1:
-        raise ConfigError(f"size must be positive, got {text!r}")
-    return size
-
-
-@app.command()
-@friendly
 def fit(
     signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
@@ -78,8 +36,8 @@ def fit(
     eval_res: Annotated[Optional[int], typer.Option(help="shapes: IoU grid resolution (8-512) [default: 128]")] = None,
 ) -> None:
     """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
-    from .fit import FitConfig
-    from .runs import run_fit
+    from ..fit import FitConfig
+    from ..runs import run_fit
 
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet, eikonal=eikonal)
@@ -95,8 +53,6 @@ def fit(
         raise typer.Exit(130)
 
 
-@app.command()
-@friendly
 def render(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
@@ -109,10 +65,11 @@ def render(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
 ) -> None:
     """Rebuild a model from its weights alone and render the signal at any resolution."""
-    from .export import load, write_reconstruction
-    from .export import render as render_signal
-    from .signals import get_kind
-    from .utils import resolve_device
+    from ..export import load
+    from ..inference import write_reconstruction
+    from ..inference import render as render_signal
+    from ..signals import get_kind
+    from ..utils import resolve_device
 
     model = load(run, device=resolve_device(device))
     info = model.inrkit_signal
@@ -124,8 +81,6 @@ def render(
     console.print(f"wrote {target} ({' x '.join(map(str, array.shape))})")
 
 
-@app.command("eval")
-@friendly
 def eval_(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     signal: Annotated[Path, typer.Argument(help="the signal to compare against")],
@@ -133,11 +88,11 @@ def eval_(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
 ) -> None:
     """Metrics of a saved model against a signal."""
-    from .errors import SignalError
-    from .export import load
-    from .predict import evaluate
-    from .signals import load_signal
-    from .utils import resolve_device
+    from ..errors import SignalError
+    from ..export import load
+    from ..inference import evaluate
+    from ..signals import load_signal
+    from ..utils import resolve_device
 
     model = load(run, device=resolve_device(device))
     target = load_signal(signal, kind or model.inrkit_signal.kind)
@@ -147,22 +102,7 @@ def eval_(
     console.print(summary.metrics_table(evaluate(model, target), title=f"{run} vs {signal}"))
 
 
-@app.command()
-@friendly
 def models(pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e.g. 's*'")] = None) -> None:
     """Registered backbones, their recipe per signal kind and parameter counts at the default size."""
     console.print(summary.models_table(pattern))
-
-
-from .bench.cli import bench_app  # noqa: E402  (the bench group: `inrkit bench SPEC` and `inrkit bench report DIR`)
-
-app.add_typer(bench_app, name="bench")
-
-from .export.cli import register as _register_compression  # noqa: E402  (export, decode, rd)
-
-_register_compression(app)
-
-
-def main() -> None:
-    app()
 

@@ -8,22 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ConfigError
+from .common import console, parse_bits
 
 
-def parse_bits(text: str) -> int | None:
-    """'8' -> 8, 'fp16' -> None (float16 storage)."""
-    if text.lower() in ("fp16", "16f", "half", "float16"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"--bits must be an integer from 2 to 16 or 'fp16', got {text!r}") from None
 
 
 def _print(rows: dict[str, str], title: str) -> None:
     from rich.table import Table
 
-    from ..cli import console
 
     table = Table(title=title, show_header=False)
     for key, value in rows.items():
@@ -44,8 +36,8 @@ def export(
     out: Annotated[Optional[Path], typer.Option(help="the .inrz file [default: next to the weights]")] = None,
 ) -> None:
     """Quantise and entropy-code fitted weights into one .inrz file; print its size, bpp and quality."""
-    from .checkpoint import load
-    from .compress import compress
+    from ..export import load
+    from ..export import compress
 
     if qat_steps < 0:
         raise ConfigError(f"--qat-steps must be 0 or more, got {qat_steps}")
@@ -74,8 +66,8 @@ def decode(
 ) -> None:
     """Rebuild the model from an .inrz file alone and render its signal."""
     from ..signals import get_kind
-    from .compress import decompress
-    from .render import render, write_reconstruction
+    from ..export import decompress
+    from ..inference import render, write_reconstruction
 
     model = decompress(file)
     info = model.inrkit_signal
@@ -99,7 +91,7 @@ def rd(
 ) -> None:
     """Rate-distortion sweep: model sizes x bit widths over images, against JPEG, WebP and published codecs."""
     from ..utils import parse_count
-    from .rd import run_rd
+    from ..bench.rd import run_rd
 
     budgets = [parse_count(p) for p in params.split(",") if p.strip()]
     widths = [int(b) for b in bits.split(",") if b.strip()]
@@ -107,12 +99,3 @@ def rd(
                     out=out)
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the commands to the main app, each wrapped in its error handling."""
-    from ..cli import friendly
-
-    app.command()(friendly(export))
-    app.command()(friendly(decode))
-    app.command()(friendly(rd))

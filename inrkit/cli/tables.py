@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from .models import MODELS, list_models
-from .models.registry import KIND_NAMES, _build
-from .utils import count_params
+from ..models import MODELS, list_models
+from ..models.registry import KIND_NAMES, _build
+from ..utils import count_params
 
 ABBREV = {"hidden_features": "width", "hidden_layers": "layers", "first_omega_0": "ω0 first",
           "hidden_omega_0": "ω0", "output_activation": "out", "num_frequencies": "freqs"}

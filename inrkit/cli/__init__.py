@@ -1,0 +1,19 @@
+"""The `inrkit` command line: one module per command group; this file assembles the app."""
+
+from __future__ import annotations
+
+import typer
+
+from . import bench, export, fit
+from .common import friendly
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fit implicit neural representations to images, audio, video and 3-D shapes.")
+for command in (fit.fit, fit.render, fit.models, export.export, export.decode, export.rd):
+    app.command()(friendly(command))
+app.command("eval")(friendly(fit.eval_))
+app.add_typer(bench.bench_app, name="bench")
+
+
+def main() -> None:
+    app()
