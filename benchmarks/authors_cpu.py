@@ -139,7 +139,7 @@ def run_case(row: Row, size: int, steps: int) -> dict:
     per_step = np.diff([0.0] + times)[WARMUP:]
     reference = (reference + siren_reference_step(signal)) / 2  # load before and after the case
     return {"psnr": result.metrics["psnr"], "s_per_step": float(statistics.median(per_step)), "siren_s": reference,
-            "params": count_params(model), "steps": steps, "kwargs": model.inrkit_config["kwargs"], "notes": notes}
+            "params": count_params(model), "steps": steps, "kwargs": model.model_info.kwargs, "notes": notes}
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:

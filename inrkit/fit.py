@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import ConfigError, InrkitError
+from .errors import ConfigError, InrkitError, ModelError
 from .metrics import psnr_from_mse
 from .models import get_entry
+from .models.base import Backbone
 from .inference import OutputMap, evaluate, predictor
 from .samplers import Batch, make_sampler
-from .signals import Signal
+from .signals import KINDS, Signal, get_kind
 from .utils import resolve_device, seed_everything
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -45,7 +46,6 @@ class FitConfig:
         lr: Adam learning rate (recipe when None).
         lr_decay: factor the learning rate has fallen to at the last step (recipe when None; 1 = constant).
         batch_size: samples per step (None: the whole signal up to 2^18 samples, else random 2^18).
-        loss: "mse" or "bce" (recipe or signal kind when None).
         seed: seeds torch and the sampler; recorded in every result.
         device: "auto" (cuda > mps > cpu), "cpu", "cuda", ...
         log_every: steps between history rows (None: about 200 rows per run).
@@ -56,14 +56,14 @@ class FitConfig:
         checkpoint_path: where to save a resumable checkpoint (None: no checkpoints).
         checkpoint_every: seconds between checkpoints.
         progress: show a progress bar.
-        eikonal: weight of SIREN's eikonal term | |grad f| - 1 | for signed-distance fits (0 = off).
+        loss_terms: weights of the signal kind's extra loss terms by name, e.g. {"eikonal": 0.1} for
+            SIREN's | |grad f| - 1 | on signed distances; a term the kind does not offer is an error.
     """
 
     steps: int = 2000
     lr: float | None = None
     lr_decay: float | None = None
     batch_size: int | None = None
-    loss: str | None = None
     seed: int = 0
     device: str = "auto"
     log_every: int | None = None
@@ -73,11 +73,12 @@ class FitConfig:
     checkpoint_path: str | None = None
     checkpoint_every: float = 60.0
     progress: bool = True
-    eikonal: float = 0.0
+    loss_terms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.eikonal >= 0:
-            raise ConfigError(f"eikonal weight must be >= 0, got {self.eikonal}")
+        for name, weight in self.loss_terms.items():
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+                raise ConfigError(f"{name} weight must be a finite number >= 0, got {weight!r}")
         for name in ("steps", "batch_size", "log_every", "eval_every", "chunk_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
@@ -86,8 +87,6 @@ class FitConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
 
 
 @dataclass
@@ -102,26 +101,24 @@ class FitResult:
     interrupted: bool = False
     time_to_target: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    signal_info: Any = None
 
 
 def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitConfig:
-    """Fill the unset fields from the backbone's recipe for this signal kind."""
-    recipe = get_entry(model.inrkit_config["name"]).recipe(signal.kind)
+    """Fill the unset fields from the backbone's recipe for this signal kind (then the kind's defaults)."""
+    recipe = get_entry(model_info(model).name).recipe(signal.kind)
     return FitConfig(**{**asdict(config),
                         "lr": config.lr or recipe.lr,
                         "lr_decay": config.lr_decay or recipe.lr_decay,
-                        "batch_size": config.batch_size or recipe.batch_size or _kind(signal).batch_size,
-                        "loss": config.loss or model.inrkit_config.get("loss") or _kind_loss(signal)})
+                        "batch_size": config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size})
 
 
-def _kind_loss(signal: Signal) -> str:
-    return _kind(signal).loss
-
-
-def _kind(signal: Signal) -> Any:
-    from .signals import get_kind
-
-    return get_kind(signal.kind)
+def model_info(model: nn.Module) -> Any:
+    """The model's record; fit needs one to find its recipe and read its output."""
+    info = getattr(model, "model_info", None)
+    if not isinstance(model, Backbone) or info is None:
+        raise ModelError("fit needs a backbone built by inrkit.create_model (or loaded with inrkit.load)")
+    return info
 
 
 PROBE_SIZE = 1 << 16  # samples in the fixed subset that tracks progress between random batches
@@ -147,14 +144,27 @@ def probe_mse(model: nn.Module, signal: Signal, index: torch.Tensor | None, chun
     return float(((pred.clamp(*signal.data_range) - target).double() ** 2).mean())
 
 
-def eikonal_term(weight: float, gain: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """weight · mean | |grad f| - 1 | with f in signal units: SIREN's eikonal term for signed distances."""
+Regulariser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-    def term(coords: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        grad, = torch.autograd.grad(output.sum(), coords, create_graph=True)
-        return weight * (grad.norm(dim=-1) / gain - 1).abs().mean()
 
-    return term
+def regulariser(model: nn.Module, signal: Signal, terms: dict[str, float], gain: float) -> Regulariser | None:
+    """The sum of the kind's weighted loss terms and the backbone's own `extra_loss` (None: nothing to add)."""
+    offered = get_kind(signal.kind).loss_terms
+    for name in terms:
+        if name not in offered:
+            kinds = sorted(k.name for k in KINDS.values() if name in k.loss_terms)
+            raise ConfigError(f"the {name} term applies to {' and '.join(kinds) or 'no'} fits, not {signal.kind}")
+    parts = [offered[name](weight, gain) for name, weight in terms.items() if weight]
+    own = type(model).extra_loss is not Backbone.extra_loss
+    if not parts and not own:
+        return None
+
+    def total(coords: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        extra = model.extra_loss(coords, output) if own else None
+        value = sum(part(coords, output) for part in parts)
+        return value + extra if extra is not None else value
+
+    return total
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
@@ -212,16 +222,13 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         True
     """
     cfg = resolve_config(config or FitConfig(), model, signal)
-    if cfg.eikonal and signal.kind != "sdf":
-        raise ConfigError(f"the eikonal term applies to sdf fits, not {signal.kind}")
+    loss_name = model_info(model).loss
     device = resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
     model.to(device).train()
-    model.inrkit_config["loss"] = cfg.loss
-    model.inrkit_signal = signal.info
     out_map = OutputMap.of(model, signal.info)
-    if hasattr(model, "init_from_signal"):  # data-dependent initialisation (e.g. NeuRBF's centres)
-        model.init_from_signal(signal)
+    extra = regulariser(model, signal, cfg.loss_terms, out_map.gain)
+    model.init_from_signal(signal)
     full = False
     if sampler is None:
         sampler, full = make_sampler(signal, cfg.batch_size, out_map.to_model, device, generator)
@@ -234,21 +241,20 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     log_every = cfg.log_every or max(1, cfg.steps // 200)
     eval_every = cfg.eval_every or max(1, cfg.steps // 20)
     span = signal.data_range[1] - signal.data_range[0]
-    loss_fn, step, interrupted, time_to_target = LOSSES[cfg.loss], start, False, state.get("time_to_target")
-    regulariser = eikonal_term(cfg.eikonal, out_map.gain) if cfg.eikonal else None
+    loss_fn, step, interrupted, time_to_target = LOSSES[loss_name], start, False, state.get("time_to_target")
     last_psnr, last_save = math.nan, time.monotonic()
     probe = None if full else progress_probe(signal, cfg.seed)
     bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step", dynamic_ncols=True,
-               desc=f"{model.inrkit_config['name']} {signal.name}")
+               desc=f"{model_info(model).name} {signal.name}")
     try:
         while step < cfg.steps:
             with clock:
-                loss = train_step(model, optimizer, next(sampler), loss_fn, regulariser)
+                loss = train_step(model, optimizer, next(sampler), loss_fn, extra)
                 schedule.step()
             if not math.isfinite(loss):
                 raise FitDiverged(f"loss became {loss} at step {step + 1}; try a lower --lr")
             step += 1
-            if cfg.loss == "mse" and (full or step % eval_every == 0 or step == cfg.steps):
+            if loss_name == "mse" and (full or step % eval_every == 0 or step == cfg.steps):
                 err = loss / out_map.gain**2 if full else probe_mse(model, signal, probe, cfg.chunk_size)
                 last_psnr = psnr_from_mse(err, span)
             reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
@@ -274,7 +280,8 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         _save_checkpoint(cfg.checkpoint_path, model, optimizer, schedule, generator, step, history, clock.total,
                          time_to_target)
     metrics = evaluate(model, signal, chunk_size=cfg.chunk_size)
-    return FitResult(model, metrics, history, step, clock.total, interrupted, time_to_target, asdict(cfg))
+    return FitResult(model, metrics, history, step, clock.total, interrupted, time_to_target, asdict(cfg),
+                     signal.info)
 
 
 def _save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,

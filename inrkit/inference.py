@@ -29,8 +29,9 @@ class OutputMap:
 
     @classmethod
     def of(cls, model: nn.Module, info: SignalInfo) -> OutputMap:
-        loss = model.inrkit_config.get("loss") or get_kind(info.kind).loss
-        return cls(tuple(info.data_range), tuple(getattr(model, "target_range", (-1.0, 1.0))), loss)
+        record = getattr(model, "model_info", None)
+        loss = record.loss if record is not None else get_kind(info.kind).loss
+        return cls(tuple(info.data_range), tuple(model.target_range), loss)
 
     @property
     def gain(self) -> float:
@@ -58,7 +59,9 @@ def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | to
         >>> predict(signal.coords()).shape  # doctest: +SKIP
         torch.Size([16384, 3])
     """
-    info = info or model.inrkit_signal
+    info = info or getattr(model, "signal_info", None)
+    if info is None:
+        raise SignalError("the model carries no signal layout; pass info= (e.g. signal.info)")
     out_map = OutputMap.of(model, info)
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
 
@@ -104,7 +107,7 @@ def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch
         >>> big.shape  # doctest: +SKIP
         (256, 256, 3)
     """
-    info = info or getattr(model, "inrkit_signal", None)
+    info = info or getattr(model, "signal_info", None)
     if info is None:
         raise SignalError("the model carries no signal layout; pass info= or load it from a weights file")
     if device is not None:

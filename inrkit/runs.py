@@ -76,13 +76,13 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
 
 def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
     """Everything needed to judge and reproduce a number: recipe, seed, device, versions."""
-    cfg = result.model.inrkit_config
-    return {"model": cfg["name"], "model_args": cfg["kwargs"], "signal": signal.name, "kind": signal.kind,
+    info = result.model.model_info
+    return {"model": info.name, "model_args": info.kwargs, "signal": signal.name, "kind": signal.kind,
             "shape": list(signal.shape), "params": count_params(result.model),
             "steps": result.steps, "seconds": round(result.seconds, 3), "time_to_target": result.time_to_target,
             "interrupted": result.interrupted, "seed": result.config["seed"],
             "lr": result.config["lr"], "lr_decay": result.config["lr_decay"],
-            "batch_size": result.config["batch_size"], "loss": result.config["loss"],
+            "batch_size": result.config["batch_size"], "loss": info.loss,
             "device": str(next(result.model.parameters()).device), "torch": torch.__version__,
             "inrkit": __version__, "python": platform.python_version()}
 
@@ -91,7 +91,7 @@ def write_run(result: FitResult, signal: Signal, out: Path) -> dict[str, Any]:
     """Write weights, metrics, history, curve, reconstruction and comparison picture into `out`."""
     kind = get_kind(signal.kind)
     record = {**_finite(result.metrics), **provenance(result, signal)}
-    save(result.model, out / "model.safetensors", extra={"metrics": _finite(result.metrics)})
+    save(result.model, out / "model.safetensors", extra={"metrics": _finite(result.metrics)}, signal_info=signal.info)
     (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     write_history(result.history, out / "history.csv")
     plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")

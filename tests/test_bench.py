@@ -141,7 +141,7 @@ def test_failures_become_error_rows_and_the_run_goes_on(signals: Path, tmp_path:
     real_fit = fit_module.fit
 
     def diverging_fit(model, signal, config=None, **kw):
-        if model.inrkit_config["name"] == "ffn":
+        if model.model_info.name == "ffn":
             raise inrkit.FitDiverged("loss became nan at step 3; try a lower --lr")
         return real_fit(model, signal, config, **kw)
 
@@ -221,15 +221,15 @@ def test_each_kind_gets_its_own_table_and_gallery_thumbnails(signals: Path, tmp_
 
 
 def test_shape_and_video_thumbnails() -> None:
-    from inrkit.bench.case import THUMBNAILS, generic_thumbnail
-    from inrkit.bench import thumbnails  # noqa: F401
+    from inrkit.bench.case import generic_thumbnail
+    from inrkit.signals import KINDS
 
     z, y, x = np.mgrid[-1:1:16j, -1:1:16j, -1:1:16j]
     sdf = (np.sqrt(x**2 + y**2 + z**2) - 0.5)[..., None]
-    render = THUMBNAILS["sdf"](sdf)
+    render = KINDS["sdf"].thumbnail(sdf)
     assert render.shape == (16, 16, 1) and render[8, 8, 0] > 0.5 and render[0, 0, 0] == 0
     assert generic_thumbnail(np.random.rand(5, 8, 8, 3)).shape == (8, 8, 3)  # a video's middle frame
-    assert THUMBNAILS["audio"](np.zeros((1, 1))) is None
+    assert KINDS["audio"].thumbnail(np.zeros((1, 1))) is None
 
 
 @pytest.mark.slow

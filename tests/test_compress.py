@@ -44,7 +44,7 @@ def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
     size = (tmp_path / "m.inrz").stat().st_size
     assert stats.bytes == size and stats.bpp == pytest.approx(size * 8 / 256)
     assert stats.bits_per_param == pytest.approx(size * 8 / stats.params)
-    assert render(decoded).shape == (16, 16, 3) and decoded.inrkit_signal.shape == (16, 16)
+    assert render(decoded).shape == (16, 16, 3) and decoded.signal_info.shape == (16, 16)
 
 
 def test_16_bits_is_within_005_db_of_float(tiny, tmp_path) -> None:

@@ -63,7 +63,7 @@ def test_ctrl_c_keeps_what_was_learnt_and_resume_continues(tiny_rgb: np.ndarray,
     assert resumed.history[12]["step"] == 13
 
 
-@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", -5), ("lr", 0.0), ("loss", "l7")])
+@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", -5), ("lr", 0.0), ("loss_terms", {"eikonal": -1})])
 def test_bad_config_values(field: str, value: object) -> None:
     with pytest.raises(ConfigError):
         FitConfig(**{field: value})
@@ -76,3 +76,10 @@ def test_quality_floor_on_real_crop(crop64: np.ndarray, model: str, floor: float
     torch.manual_seed(0)
     result = fit(create_model(model, signal=sig), sig, FitConfig(steps=300, device="cpu", progress=False))
     assert result.metrics["psnr"] >= floor
+
+
+def test_an_unknown_loss_is_refused_when_the_model_is_built() -> None:
+    from inrkit import ModelError
+
+    with pytest.raises(ModelError, match="unknown loss 'l7'"):
+        create_model("siren", 2, 3, loss="l7")

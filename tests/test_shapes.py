@@ -216,7 +216,7 @@ def test_eikonal_term_pushes_the_gradient_norm_towards_one(sphere_file):
     def grad_error(eikonal: float) -> float:
         torch.manual_seed(0)
         model = create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, first_omega_0=10.0)
-        fit(model, signal, FitConfig(steps=60, lr=1e-3, batch_size=2048, eikonal=eikonal, progress=False, device="cpu"))
+        fit(model, signal, FitConfig(steps=60, lr=1e-3, batch_size=2048, loss_terms={"eikonal": eikonal}, progress=False, device="cpu"))
         grad, = torch.autograd.grad(model(coords).sum(), coords)
         return float((grad.norm(dim=-1) - 1).abs().mean())
 
@@ -229,4 +229,4 @@ def test_eikonal_is_for_sdf_only(tmp_path):
     signal = load_signal(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32))
     with pytest.raises(ConfigError, match="sdf"):
         fit(create_model("siren", signal=signal, hidden_features=8), signal,
-            FitConfig(steps=1, eikonal=1.0, progress=False, device="cpu"))
+            FitConfig(steps=1, loss_terms={"eikonal": 1.0}, progress=False, device="cpu"))

@@ -6,7 +6,7 @@ Example:
     >>> print((run.out / "report.md").read_text())  # doctest: +SKIP
 """
 
-from .case import register_thumbnail, run_case
+from .case import run_case
 from .plots import register_gallery
 from .report import write_report
 from .runner import BenchRun, run_benchmark
@@ -14,4 +14,4 @@ from .spec import BenchSpec, Case, ModelSpec, load_spec, make_spec, resolve
 from .store import ResultStore
 
 __all__ = ["BenchRun", "BenchSpec", "Case", "ModelSpec", "ResultStore", "load_spec", "make_spec", "register_gallery",
-           "register_thumbnail", "resolve", "run_benchmark", "run_case", "write_report"]
+           "resolve", "run_benchmark", "run_case", "write_report"]

@@ -16,24 +16,9 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-
 from .spec import Case
 
-Thumbnail = Callable[[np.ndarray], "np.ndarray | None"]
-THUMBNAILS: dict[str, Thumbnail] = {}
-"""Per-kind: rendered array -> a small (H, W, C) picture in [0, 1] for the gallery (None: no picture)."""
-
 THUMB_SIZE = 96
-
-
-def register_thumbnail(kind: str, fn: Thumbnail) -> Thumbnail:
-    """Say how the gallery shows a kind; kinds without one get `generic_thumbnail`.
-
-    Example:
-        >>> register_thumbnail("audio", lambda wave: None)  # doctest: +SKIP
-    """
-    THUMBNAILS[kind] = fn
-    return fn
 
 
 def generic_thumbnail(array: np.ndarray) -> np.ndarray | None:
@@ -56,10 +41,11 @@ def save_thumbnail(kind: str, array: np.ndarray, path: Path) -> str | None:
     """Write the kind's thumbnail of `array` as PNG; never fails the case (returns None instead)."""
     import imageio.v3 as iio
 
-    from . import thumbnails  # noqa: F401  (registers the audio and shape thumbnails)
+    from ..signals import KINDS
 
     try:
-        picture = THUMBNAILS.get(kind, generic_thumbnail)(array)
+        own = KINDS[kind].thumbnail if kind in KINDS else None
+        picture = (own or generic_thumbnail)(array)
         if picture is None:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +121,10 @@ def _fit_case(case: Case, out: Path, keep: bool, on_step: Callable[[int], None] 
 
     signal = _load(case, cache)
     seed_everything(case.seed)  # the same seed gives the same init for every run of the case
-    model = create_model(case.model.name, signal=signal, params=case.params, **case.model.overrides)
-    config = FitConfig(**case.fit, seed=case.seed, device=case.device, progress=False)
+    fit_settings = dict(case.fit)
+    loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
+    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss, **case.model.overrides)
+    config = FitConfig(**fit_settings, seed=case.seed, device=case.device, progress=False)
     result = fit(model, signal, config, callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
     if result.interrupted:  # Ctrl-C inside fit: stop the benchmark, do not record a truncated case
         raise KeyboardInterrupt

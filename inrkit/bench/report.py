@@ -13,23 +13,25 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..signals import KINDS
 from .published import references_for
 from .store import ResultStore
 
-HIGHER_IS_BETTER = {"psnr", "ssim", "iou", "snr", "si_snr", "pesq", "ms_ssim"}
-LOWER_IS_BETTER = {"mse", "chamfer", "lpips", "bpp", "seconds", "time_to_target", "mae", "rmse"}
 TIMING = ("seconds", "time_to_target")
 
 
 def headline(kind: str, metrics: list[str]) -> str | None:
     """The kind's headline metric (PSNR for images, IoU for shapes...) or the first one available."""
-    try:
-        from ..signals import get_kind
-
-        name = get_kind(kind).headline
-    except Exception:  # noqa: BLE001  a kind no longer registered still gets a report
-        name = None
+    name = KINDS[kind].headline if kind in KINDS else None  # a kind no longer registered still gets a report
     return name if name in metrics else (metrics[0] if metrics else None)
+
+
+def higher_is_better(kind: str, name: str) -> bool | None:
+    """Which way a column is better, as the signal kind declares it (timings: lower); None if unknown."""
+    if name in TIMING:
+        return False
+    metric = KINDS[kind].metric(name) if kind in KINDS else None
+    return metric.higher_is_better if metric else None
 
 
 def metric_names(rows: list[dict[str, Any]], kind: str) -> list[str]:
@@ -101,15 +103,12 @@ def fmt(value: Any, name: str = "") -> str:
     return f"{value:.4f}" if name in ("ssim", "iou", "ms_ssim") else f"{value:.3g}"
 
 
-def _best(values: list[float], name: str) -> float | None:
+def _best(values: list[float], kind: str, name: str) -> float | None:
     finite = [v for v in values if v is not None and not math.isnan(v)]
-    if not finite or len(finite) < 2:
+    better = higher_is_better(kind, name)
+    if len(finite) < 2 or better is None:
         return None
-    if name in HIGHER_IS_BETTER:
-        return max(finite)
-    if name in LOWER_IS_BETTER:
-        return min(finite)
-    return None
+    return max(finite) if better else min(finite)
 
 
 def markdown_table(table: list[dict[str, Any]], kind: str, metrics: list[str]) -> str:
@@ -118,7 +117,7 @@ def markdown_table(table: list[dict[str, Any]], kind: str, metrics: list[str]) -
     refs = [k for k in (table[0] if table else {}) if k.startswith("published") or k == "reached_target"]
     head = ["model", "params", *cols, *refs]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-    best = {c: _best([e[f"{c}_mean"] for e in table], c) for c in cols}
+    best = {c: _best([e[f"{c}_mean"] for e in table], kind, c) for c in cols}
     for e in table:
         cells = [e["model"], fmt(e["params"])]
         for c in cols:

@@ -70,11 +70,11 @@ def decode(
     from ..inference import render, write_reconstruction
 
     model = decompress(file)
-    info = model.inrkit_signal
+    info = model.signal_info
     array = render(model, info, scale=scale)
     target = out or file.with_suffix(get_kind(info.kind).extension)
     write_reconstruction(array, info, target)
-    _print({"model": model.inrkit_config["name"], "signal": f"{info.kind} {' x '.join(map(str, array.shape))}",
+    _print({"model": model.model_info.name, "signal": f"{info.kind} {' x '.join(map(str, array.shape))}",
                    "wrote": str(target)}, title="decoded")
 
 

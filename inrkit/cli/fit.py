@@ -40,7 +40,7 @@ def fit(
     from ..runs import run_fit
 
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet, eikonal=eikonal)
+                       target_psnr=target_psnr, progress=not quiet, loss_terms={"eikonal": eikonal} if eikonal else {})
     signal_options = {k: v for k, v in dict(frames=frames, stride=stride, size=size, start=start,
                                             eval_res=eval_res).items() if v is not None}
     result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,
@@ -72,7 +72,7 @@ def render(
     from ..utils import resolve_device
 
     model = load(run, device=resolve_device(device))
-    info = model.inrkit_signal
+    info = model.signal_info
     kind_options = {k: v for k, v in dict(rate=rate, fps=fps, frames=frames, res=res).items() if v is not None}
     array = render_signal(model, info, scale=scale, size=parse_size(size), **kind_options)
     folder = run if run.is_dir() else run.parent
@@ -95,10 +95,10 @@ def eval_(
     from ..utils import resolve_device
 
     model = load(run, device=resolve_device(device))
-    target = load_signal(signal, kind or model.inrkit_signal.kind)
+    target = load_signal(signal, kind or model.signal_info.kind)
     # Any grid size is fine (a model is a continuous function); the channels must agree.
-    if target.channels != model.inrkit_signal.channels:
-        raise SignalError(f"{signal}: has {target.channels} channels, the model {model.inrkit_signal.channels}")
+    if target.channels != model.signal_info.channels:
+        raise SignalError(f"{signal}: has {target.channels} channels, the model {model.signal_info.channels}")
     console.print(summary.metrics_table(evaluate(model, target), title=f"{run} vs {signal}"))
 
 

@@ -10,12 +10,12 @@ import torch
 from rich.table import Table
 
 from ..models import MODELS, list_models
-from ..models.registry import KIND_NAMES, _build
+from ..models.registry import _build
+from ..signals import KINDS
 from ..utils import count_params
 
 ABBREV = {"hidden_features": "width", "hidden_layers": "layers", "first_omega_0": "ω0 first",
           "hidden_omega_0": "ω0", "output_activation": "out", "num_frequencies": "freqs"}
-KIND_IO = {"image": (2, 3), "audio": (1, 1), "video": (3, 3), "sdf": (3, 1), "occupancy": (3, 1)}
 
 
 def _fmt(value: Any) -> str:
@@ -35,7 +35,7 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Table:
 
 
 def fit_table(result: Any, run: Path) -> Table:
-    table = metrics_table(result.metrics, title=f"{result.model.inrkit_config['name']} fit")
+    table = metrics_table(result.metrics, title=f"{result.model.model_info.name} fit")
     table.add_row("params", f"{count_params(result.model):,}")
     table.add_row("steps", str(result.steps))
     table.add_row("seconds", f"{result.seconds:.1f}")
@@ -47,7 +47,7 @@ def fit_table(result: Any, run: Path) -> Table:
 
 def _params_at_default(name: str, kind: str) -> str:
     entry = MODELS[name]
-    n_in, n_out = KIND_IO[kind]
+    n_in, n_out = KINDS[kind].coord_dims, KINDS[kind].channels
     kwargs = {**entry.recipe(kind).model_kwargs(None), "in_features": n_in, "out_features": n_out}
     try:
         return f"{count_params(_build(entry, kwargs, device=torch.device('meta'))):,}"
@@ -61,11 +61,11 @@ def models_table(pattern: str | None = None) -> Table:
         table.add_column(col, justify="right" if col == "params" else "left")
     for name in list_models(pattern):
         entry = MODELS[name]
-        for i, kind in enumerate(KIND_NAMES):
+        for i, kind in enumerate(KINDS):
             recipe = entry.recipe(kind)
             defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in recipe.model_kwargs(None).items()) or "-"
             lr = f"{recipe.lr:g}" + (f" → ×{recipe.lr_decay:g}" if recipe.lr_decay != 1 else "")
             label = f"[bold]{name}[/]\n[dim]{entry.paper}[/]" if i == 0 else ""
             table.add_row(label, kind, defaults, lr,
-                          _params_at_default(name, kind), end_section=i == len(KIND_NAMES) - 1)
+                          _params_at_default(name, kind), end_section=i == len(KINDS) - 1)
     return table

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError
-from ..signals import Signal, SignalInfo, load_signal
+from ..signals import Signal, SignalInfo, get_kind, load_signal
 from ..utils import count_params
 from .inrz import decode, encode, read_bytes
 from .quantize import QuantSpec
@@ -65,22 +65,17 @@ def resolve_signal(model: nn.Module, signal: Signal | str | Path | None) -> Sign
     A file named by the weights is only used when it loads at the fitted shape (with the crop/size
     options the loader recorded), so a quality figure is never against a different signal.
     """
-    info = getattr(model, "inrkit_signal", None)
+    info = getattr(model, "signal_info", None)
     if isinstance(signal, Signal):
         return signal
     if signal is not None:
-        return load_signal(signal, info.kind if info is not None else None, **_load_options(info))
+        return load_signal(signal, info.kind if info is not None else None, **(get_kind(info.kind).replay_options(info) if info is not None else {}))
     source = info.meta.get("source") if info is not None else None
     if not source or not Path(source).exists():
         return None
-    loaded = load_signal(source, info.kind, **_load_options(info))
+    loaded = load_signal(source, info.kind, **(get_kind(info.kind).replay_options(info) if info is not None else {}))
     return loaded if tuple(loaded.shape) == tuple(info.shape) else None
 
-
-def _load_options(info: SignalInfo | None) -> dict[str, Any]:
-    if info is None:
-        return {}
-    return {k: info.meta[k] for k in ("crop", "size", "frames", "stride", "start") if info.meta.get(k) is not None}
 
 
 def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_channel: bool = False,
@@ -126,7 +121,7 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
     size = path.stat().st_size
     stored = decode(data, str(path))
     metrics = evaluate(stored, target) if target is not None else {}
-    samples = num_samples(getattr(model, "inrkit_signal", None))
+    samples = num_samples(getattr(model, "signal_info", None))
     params = count_params(model)
     coders: dict[str, int] = {}
     from .inrz import parse

@@ -26,6 +26,7 @@ from torch import nn
 from .._version import __version__
 from ..errors import ExportError
 from ..models import rebuild
+from ..models.base import ModelInfo
 from ..signals import SignalInfo
 from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
 from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
@@ -106,8 +107,8 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
         table.append([*entry, len(block)])
         blocks.append(block)
         state[name] = decoded
-    info = getattr(model, "inrkit_signal", None)
-    header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": __version__, "model": model.inrkit_config,
+    info = getattr(model, "signal_info", None)
+    header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": __version__, "model": model.model_info.to_dict(),
               "signal": info.to_dict() if info is not None else None,
               "quant": {"bits": spec.bits, "per_channel": spec.per_channel, "prune": spec.prune,
                         "buffer_bits": spec.buffer_bits},
@@ -161,7 +162,8 @@ def _decode_tensor(entry: list, block: bytes, like: torch.Tensor) -> torch.Tenso
 def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
     """Rebuild the model stored in .inrz bytes (on the CPU, in eval mode)."""
     header, payload = parse(data, source)
-    model = rebuild(header["model"])
+    model = rebuild(ModelInfo.from_dict(header["model"]),
+                    SignalInfo.from_dict(header["signal"]) if header.get("signal") else None)
     names = list(model.state_dict().items())
     table = header["tensors"]
     if len(table) != len(names):
@@ -175,10 +177,7 @@ def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
         model.load_state_dict(state)
     except (KeyError, ValueError, RuntimeError, zlib.error) as exc:
         raise ExportError(f"{source}: .inrz tensors do not match model {header['model'].get('name')!r}: {exc}") from exc
-    if header.get("signal"):
-        model.inrkit_signal = SignalInfo.from_dict(header["signal"])
     return model.eval()
-
 
 
 def read_bytes(path: str | Path) -> bytes:

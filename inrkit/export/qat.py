@@ -74,7 +74,7 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
     try:
         for step in range(steps):
-            loss = train_step(model, optimizer, next(sampler), LOSSES[cfg.loss])
+            loss = train_step(model, optimizer, next(sampler), LOSSES[model.model_info.loss])
             if not torch.isfinite(torch.tensor(loss)):
                 raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
     finally:

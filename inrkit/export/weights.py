@@ -17,6 +17,7 @@ from torch import nn
 from .._version import __version__
 from ..errors import ExportError
 from ..models import rebuild
+from ..models.base import ModelInfo
 from ..signals import SignalInfo
 
 FORMAT = "inrkit.weights/1"
@@ -32,15 +33,16 @@ def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None,
+         signal_info: SignalInfo | None = None) -> Path:
     """Write `model` to a .safetensors file that `load` can rebuild with nothing else.
 
     Example:
         >>> save(result.model, "runs/x/model.safetensors")  # doctest: +SKIP
     """
     path = Path(path)
-    info = getattr(model, "inrkit_signal", None)
-    meta = {"format": FORMAT, "inrkit_version": __version__, "model": model.inrkit_config,
+    info = signal_info or getattr(model, "signal_info", None)
+    meta = {"format": FORMAT, "inrkit_version": __version__, "model": model.model_info.to_dict(),
             "signal": info.to_dict() if info is not None else None, "extra": extra or {}}
     complex_names = [n for n, t in model.state_dict().items() if t.is_complex()]
     meta["complex"] = complex_names
@@ -72,7 +74,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a fitted model from a weights file (or a run directory holding model.safetensors).
 
-    The model carries `inrkit_config` (name, arguments, loss) and `inrkit_signal` (kind, shape, range),
+    The model carries `model_info` (name, arguments, loss) and `signal_info` (kind, shape, range),
     so `render(model)` and `evaluate(model, signal)` need nothing else.
 
     Example:
@@ -80,7 +82,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """
     path = _resolve(path)
     meta = read_metadata(path)
-    model = rebuild(meta["model"])
+    model = rebuild(ModelInfo.from_dict(meta["model"]),
+                    SignalInfo.from_dict(meta["signal"]) if meta.get("signal") else None)
     tensors = load_file(str(path))
     for name in meta.get("complex", []):
         tensors[name] = torch.view_as_complex(tensors[name])
@@ -88,8 +91,6 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         raise ExportError(f"{path}: weights do not match model {meta['model']['name']!r}: {exc}") from exc
-    if meta.get("signal"):
-        model.inrkit_signal = SignalInfo.from_dict(meta["signal"])
     return model.to(device).eval()
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .layers import GaussianFourierFeatures
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -37,7 +38,7 @@ def _stax_dense(in_features: int, out_features: int) -> nn.Linear:
         "occupancy": Recipe(dict(sigma=6.0, hidden_layers=6), lr=5e-4, lr_decay=0.01, loss="bce"),
     },
 )
-class FourierFeatureNetwork(nn.Module):
+class FourierFeatureNetwork(Backbone):
     """Random Fourier features followed by a ReLU MLP.
 
     Args:
@@ -68,7 +69,11 @@ class FourierFeatureNetwork(nn.Module):
         if output_activation == "sigmoid":
             layers.append(nn.Sigmoid())
         self.mlp = nn.Sequential(*layers)
-        self.target_range = (0.0, 1.0) if output_activation == "sigmoid" else (-1.0, 1.0)
+        self.output_activation = output_activation
+
+    @property
+    def target_range(self) -> tuple[float, float]:  # type: ignore[override]
+        return (0.0, 1.0) if self.output_activation == "sigmoid" else (-1.0, 1.0)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.encoding(coords))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .layers import siren_uniform_
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -52,7 +53,7 @@ RECIPES = {
 
 @register_model("finer", summary="variable-periodic sine sin(omega0 (|u|+1) u), wide first-layer bias",
                 paper="Liu et al., CVPR 2024", recipes=RECIPES)
-class Finer(nn.Module):
+class Finer(Backbone):
     """FINER MLP with a linear output.
 
     Args:

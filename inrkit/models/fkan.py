@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .layers import siren_uniform_
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -89,7 +90,7 @@ RECIPES = {
 
 @register_model("fkan", summary="learnable Fourier-series first layer + LayerNorm + gated-tanh MLP",
                 paper="Mehrabian et al., ICASSP 2025", recipes=RECIPES)
-class FKAN(nn.Module):
+class FKAN(Backbone):
     """Fourier KAN: a learnable Fourier-series layer, LayerNorm and a widening gated-tanh MLP.
 
     Args:

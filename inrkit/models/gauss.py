@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .layers import EXP_FLOOR
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -76,7 +77,7 @@ RECIPES = {
 
 @register_model("gauss", summary="Gaussian-activation MLP exp(-(sigma u)^2)",
                 paper="Ramasinghe & Lucey, ECCV 2022 (as shipped in the WIRE repo)", recipes=RECIPES)
-class GaussNet(nn.Module):
+class GaussNet(Backbone):
     """MLP with Gaussian activations and a linear output.
 
     Args:

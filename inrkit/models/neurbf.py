@@ -38,6 +38,7 @@ from torch import nn
 
 from . import neurbf_init as init
 from .grids import DenseGrids, HashGrid
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -77,7 +78,7 @@ RECIPES = {
 
 @register_model("neurbf", summary="adaptive RBFs (k-means init from the signal) + grid + sinusoid-composed decoder",
                 paper="Chen et al., ICCV 2023", recipes=RECIPES, width_arg="num_kernels")
-class NeuRBF(nn.Module):
+class NeuRBF(Backbone):
     """NeuRBF with frozen, data-initialised kernels.
 
     Args:

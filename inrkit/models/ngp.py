@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .grids import HashGrid
+from .base import Backbone
 from .registry import Recipe, register_model
 
 DEFAULT_FINEST = {1: 16384, 2: 512, 3: 2048}
@@ -51,7 +52,7 @@ RECIPES = {
 
 @register_model("ngp", summary="multi-resolution hash grid + tiny ReLU MLP (pure PyTorch)",
                 paper="Müller et al., SIGGRAPH 2022 (Instant-NGP)", recipes=RECIPES, width_arg="hashmap_size")
-class InstantNGP(nn.Module):
+class InstantNGP(Backbone):
     """Hash-grid encoding followed by a small ReLU MLP.
 
     Args:

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..signals import KINDS, SignalInfo
 from ..utils import count_params
-
-KIND_NAMES = ("image", "audio", "video", "sdf", "occupancy")
+from .base import Backbone, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class ModelEntry:
 
 
 MODELS: dict[str, ModelEntry] = {}
+LOSS_NAMES = ("mse", "bce")  # bce: the output is a logit
 
 
 def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Recipe],
@@ -67,6 +68,8 @@ def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Re
     """Class decorator adding a backbone to the registry under a lowercase `name`."""
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
+        if not (isinstance(cls, type) and issubclass(cls, Backbone)):
+            raise TypeError(f"model {name!r}: {cls!r} must subclass inrkit.models.base.Backbone")
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
         MODELS[name] = ModelEntry(name, cls, summary, paper, recipes, width_arg)
@@ -129,8 +132,8 @@ def solve_width(entry: ModelEntry, kwargs: dict[str, Any], params: int, toleranc
 
 
 def create_model(name: str, in_features: int | None = None, out_features: int | None = None, *,
-                 kind: str | None = None, params: int | None = None, signal: Any = None,
-                 **overrides: Any) -> nn.Module:
+                 kind: str | None = None, params: int | None = None, signal: Any = None, loss: str | None = None,
+                 **overrides: Any) -> Backbone:
     """Build a registered backbone with its recipe for `kind`.
 
     Args:
@@ -139,7 +142,9 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
         out_features: channels (3 for RGB); taken from `signal` when given.
         kind: signal kind whose recipe supplies the defaults ("image" when unknown).
         params: a parameter budget; the width is solved so the real-number count is within 5%.
-        signal: a Signal or SignalInfo to take in/out features, kind and size-dependent defaults from.
+        signal: a Signal or SignalInfo to take in/out features, kind and size-dependent defaults from;
+            its layout is recorded on the model (`signal_info`) so it can be rendered and saved.
+        loss: "mse" or "bce" (logits); the recipe's, else the signal kind's, when None.
         **overrides: constructor arguments; None values are dropped so the recipe's stand.
 
     Example:
@@ -163,13 +168,14 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
         if params <= 0:
             raise ModelError(f"parameter budget must be positive, got {params}")
         kwargs[entry.width_arg] = solve_width(entry, kwargs, int(params))
-    model = _build(entry, kwargs)
-    model.inrkit_config = {"name": name, "kind": kind, "kwargs": kwargs, "loss": recipe.loss}
-    return model
+    loss = loss or recipe.loss or (KINDS[kind].loss if kind in KINDS else "mse")
+    if loss not in LOSS_NAMES:
+        raise ModelError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
+    return rebuild(ModelInfo(name, kind, kwargs, loss), info if isinstance(info, SignalInfo) else None)
 
 
-def rebuild(config: dict[str, Any]) -> nn.Module:
-    """Rebuild a model from the `inrkit_config` stored in a weights file (weights not loaded)."""
-    model = _build(get_entry(config["name"]), dict(config["kwargs"]))
-    model.inrkit_config = dict(config)
+def rebuild(info: ModelInfo, signal_info: SignalInfo | None = None) -> Backbone:
+    """A backbone from its record (as stored in a weights file); the weights are not loaded."""
+    model = _build(get_entry(info.name), dict(info.kwargs))
+    model.model_info, model.signal_info = info, signal_info
     return model

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .layers import NerfEncoding, nyquist_frequencies
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -50,7 +51,7 @@ RECIPES = {
 
 @register_model("relu_pe", summary="NeRF positional encoding (Nyquist-limited) + ReLU MLP",
                 paper="Mildenhall et al., ECCV 2020 (as shipped in the SIREN and WIRE repos)", recipes=RECIPES)
-class ReluPE(nn.Module):
+class ReluPE(Backbone):
     """ReLU MLP on a NeRF positional encoding.
 
     Args:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .layers import SineLayer, siren_uniform_
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -40,7 +41,7 @@ def _sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fe
         "occupancy": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4, loss="bce"),
     },
 )
-class Siren(nn.Module):
+class Siren(Backbone):
     """SIREN with a linear output layer.
 
     Args:

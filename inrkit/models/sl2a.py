@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -91,7 +92,7 @@ RECIPES = {
 
 @register_model("sl2a", summary="Chebyshev learnable activation + LayerNorm + fused low-rank ReLU blocks",
                 paper="Heidari, Rezaeian et al., ICCV 2025", recipes=RECIPES)
-class SL2A(nn.Module):
+class SL2A(Backbone):
     """SL²A-INR.
 
     Args:

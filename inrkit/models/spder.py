@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .layers import siren_uniform_
+from .base import Backbone
 from .registry import Recipe, register_model
 
 _FLOOR = 1e-12  # floor for sqrt(|z|) in the backward only; a normal float32, so flush-to-zero keeps it
@@ -89,7 +90,7 @@ RECIPES = {
 
 @register_model("spder", summary="sine x sqrt(|z|) damping (arctan for audio), SIREN init",
                 paper="Shah & Sitawarin, ICLR 2024", recipes=RECIPES)
-class Spder(nn.Module):
+class Spder(Backbone):
     """SPDER: damped-sine MLP with a linear output.
 
     Args:

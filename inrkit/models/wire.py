@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .layers import EXP_FLOOR
+from .base import Backbone
 from .registry import Recipe, register_model
 
 
@@ -113,7 +114,7 @@ RECIPES = {
 
 @register_model("wire", summary="complex Gabor wavelet MLP (real first layer, complex hidden, real part out)",
                 paper="Saragadam et al., CVPR 2023", recipes=RECIPES)
-class Wire(nn.Module):
+class Wire(Backbone):
     """WIRE with complex hidden layers.
 
     Args:

@@ -11,9 +11,9 @@ from ..errors import SignalError
 from . import image  # noqa: F401  (registers the kind)
 from . import audio, video  # noqa: F401  (register their kinds)
 from . import shape  # noqa: F401  (registers occupancy and sdf)
-from .base import KINDS, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
+from .base import KINDS, Metric, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 
-__all__ = ["KINDS", "Signal", "SignalInfo", "SignalKind", "get_kind", "grid_coords", "load_signal",
+__all__ = ["KINDS", "Metric", "Signal", "SignalInfo", "SignalKind", "get_kind", "grid_coords", "load_signal",
            "predict_grid", "register_kind"]
 
 
@@ -62,10 +62,15 @@ def load_signal(source: str | Path | np.ndarray | torch.Tensor, kind: str | None
 
 
 def _from_array(array: np.ndarray | torch.Tensor, kind: str) -> Signal:
+    """Wrap values shaped like the kind's grid ((H, W) or (H, W, C) for images) with the kind's range."""
+    facts = get_kind(kind)
     values = torch.as_tensor(np.asarray(array, dtype=np.float32) if isinstance(array, np.ndarray) else array).float()
-    if kind == "image" and values.ndim == 2:
+    if values.ndim == facts.coord_dims:  # one channel, written without its axis
         values = values[..., None]
-    lo, hi = (0.0, 1.0) if kind in ("image", "video") else (-1.0, 1.0)
+    if values.ndim != facts.coord_dims + 1:
+        raise SignalError(f"a {kind} array needs {facts.coord_dims} grid axes and a channel axis, "
+                          f"got shape {tuple(values.shape)}")
+    lo, hi = facts.data_range
     if values.numel() == 0 or not torch.isfinite(values).all():
         raise SignalError("array is empty or holds NaN/inf values")
     if float(values.min()) < lo or float(values.max()) > hi:

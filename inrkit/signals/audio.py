@@ -15,7 +15,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Predict, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 
 SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 PEAK_TO_PEAK = 2.0  # the width of [-1, 1]; every audio PSNR in inrkit is 10 log10(2² / MSE)
@@ -167,7 +167,24 @@ def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def waveform(array: np.ndarray, height: int = 64, width: int = 256) -> np.ndarray | None:
+    """(N, C) samples in [-1, 1] -> a min/max envelope strip, as audio editors draw it."""
+    wave = np.asarray(array, dtype=np.float32).reshape(len(array), -1).mean(-1)
+    if wave.size < 2:
+        return None
+    edges = np.linspace(0, wave.size, width + 1).astype(int)
+    picture = np.zeros((height, width, 1), np.float32)
+    for col, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        piece = wave[a:max(b, a + 1)]
+        top, bottom = (np.clip(1 - (np.array([piece.max(), piece.min()]) + 1) / 2, 0, 1) * (height - 1)).astype(int)
+        picture[top:bottom + 1, col] = 1.0
+    return picture
+
+
 AUDIO = register_kind(SignalKind(
     name="audio", suffixes=SUFFIXES, load=load_audio, evaluate=evaluate_audio, render=render_audio,
-    write=write_audio, extension=".wav", preview=preview_audio, headline="psnr", batch_size=1 << 15,
+    write=write_audio, extension=".wav", coord_dims=1, channels=1, data_range=(-1.0, 1.0),
+    metrics=(Metric("psnr", True, "dB"), Metric("snr", True, "dB"), Metric("mse", False)),
+    load_options=("normalize",), render_options=("rate",), preview=preview_audio, thumbnail=waveform,
+    batch_size=1 << 15,
 ))

@@ -128,21 +128,45 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A number a kind reports: its name, which way is better and its unit ("dB", "" for ratios)."""
+
+    name: str
+    higher_is_better: bool = True
+    unit: str = ""
+
+
+Thumbnail = Callable[[np.ndarray], "np.ndarray | None"]
+LossTerm = Callable[[float, float], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+
+@dataclass(frozen=True)
 class SignalKind:
-    """How one kind of signal is read, judged, rendered and written. Each kind module registers one.
+    """Every fact about one kind of signal, in one place. Each kind module registers one.
+
+    Everything else in inrkit (the fit loop, the CLI, the bench report, export, the model tables)
+    derives what it needs from the registered kinds, so adding a kind is one module.
 
     Attributes:
         name: the kind's name ("image").
-        suffixes: file suffixes this kind reads by default (".png").
-        load: (path, **options) -> Signal.
+        suffixes: file suffixes this kind reads by default (".png"); "/" claims folders.
+        load: (path, **load_options) -> Signal.
         evaluate: (predict, signal, **options) -> metrics dict (floats, or lists for per-frame values).
-        render: (predict, info, **options) -> array in signal units (e.g. scale=2 for super-resolution).
+        render: (predict, info, **render_options) -> array in signal units.
         write: (array, info, path) -> None; writes the reconstruction file.
         extension: default suffix of the reconstruction file.
+        coord_dims: coordinate dimension a model sees (2 for images).
+        channels: the usual number of value channels (for tables of default sizes).
+        data_range: (low, high) of the values as loaded.
+        metrics: what `evaluate` reports, headline first, with direction and unit.
+        load_options: loader options a user may set (CLI flags of `fit`/`bench`); those recorded in
+            the signal's meta are replayed to reload the same grid (export, eval).
+        render_options: options of `render` beyond scale/size (CLI flags of `render`).
         preview: optional (array, signal, path) -> None; a picture comparing fit and original.
-        headline: the metric shown first in progress bars and tables.
+        thumbnail: optional rendered array -> small (H, W, C) picture in [0, 1] for the bench gallery.
         loss: the default loss for this kind ("mse", "bce").
-        batch_size: samples per step when neither the fit config nor the backbone's recipe sets one
+        loss_terms: extra loss terms this kind offers, by name: (weight, gain) -> (coords, output) -> term.
+        batch_size: samples per step when neither the fit config nor the recipe sets one
             (None: the whole signal up to 2^18 samples). Long signals set it so memory stays bounded.
     """
 
@@ -153,10 +177,29 @@ class SignalKind:
     render: Callable[..., np.ndarray]
     write: Callable[[np.ndarray, SignalInfo, Path], None]
     extension: str
+    coord_dims: int
+    channels: int = 1
+    data_range: tuple[float, float] = (0.0, 1.0)
+    metrics: tuple[Metric, ...] = (Metric("psnr", True, "dB"),)
+    load_options: tuple[str, ...] = ()
+    render_options: tuple[str, ...] = ()
     preview: Callable[[np.ndarray, Signal, Path], None] | None = None
-    headline: str = "psnr"
+    thumbnail: Thumbnail | None = None
     loss: str = "mse"
+    loss_terms: dict[str, LossTerm] = field(default_factory=dict)
     batch_size: int | None = None
+
+    @property
+    def headline(self) -> str:
+        """The metric shown first in progress bars and tables."""
+        return self.metrics[0].name
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def replay_options(self, info: SignalInfo) -> dict[str, Any]:
+        """The loader options recorded in `info.meta`, to load the same grid again."""
+        return {k: info.meta[k] for k in self.load_options if info.meta.get(k) is not None}
 
 
 KINDS: dict[str, SignalKind] = {}

@@ -10,7 +10,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp")
 
@@ -170,5 +170,7 @@ def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
 
 IMAGE = register_kind(SignalKind(
     name="image", suffixes=SUFFIXES, load=load_image, evaluate=evaluate_image, render=render_image,
-    write=write_image, extension=".png", preview=preview_image,
+    write=write_image, extension=".png", coord_dims=2, channels=3, data_range=(0.0, 1.0),
+    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("mse", False)),
+    load_options=("crop", "size"), preview=preview_image,
 ))

@@ -10,6 +10,7 @@ and F-score of the marching-cubes surface for SDF. The reconstruction is a PLY m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
 from .shape_geometry import MESH_SUFFIXES, Shape, marching_cubes, read_shape, sample_mesh, sample_surface
 from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_grid, training_samples
 
@@ -193,14 +194,43 @@ def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def depth_render(inside: np.ndarray) -> np.ndarray | None:
+    """A (D, H, W) boolean volume seen along its first axis: nearer surfaces brighter, empty rays black."""
+    if inside.ndim != 3 or not inside.any():
+        return None
+    hit = inside.any(axis=0)
+    first = inside.argmax(axis=0).astype(np.float32)
+    depth = np.where(hit, 1.0 - 0.7 * first / max(inside.shape[0] - 1, 1), 0.0)
+    return depth[..., None].astype(np.float32)
+
+
+def _volume(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float32)
+    return array[..., 0] if array.ndim == 4 else array
+
+
+def eikonal_term(weight: float, gain: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """weight · mean | |grad f| - 1 | with f in signal units: SIREN's eikonal term for signed distances."""
+
+    def term(coords: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        grad, = torch.autograd.grad(output.sum(), coords, create_graph=True)
+        return weight * (grad.norm(dim=-1) / gain - 1).abs().mean()
+
+    return term
+
+
+SHAPE_METRICS = (Metric("iou"), Metric("chamfer", False), Metric("fscore"))
 OCCUPANCY = register_kind(SignalKind(
     name="occupancy", suffixes=MESH_SUFFIXES + VOLUME_SUFFIXES, load=load_occupancy, evaluate=evaluate_shape,
-    render=render_shape, write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="bce",
-    batch_size=BATCH_SIZE,
+    render=render_shape, write=write_shape, extension=".ply", coord_dims=3, channels=1, data_range=(0.0, 1.0),
+    metrics=SHAPE_METRICS, load_options=("eval_res",), render_options=("res",), preview=preview_shape,
+    thumbnail=lambda a: depth_render(_volume(a) > 0.5), loss="bce", batch_size=BATCH_SIZE,
 ))
 SDF = register_kind(SignalKind(
     name="sdf", suffixes=(".xyz",), load=load_sdf, evaluate=evaluate_shape, render=render_shape,
-    write=write_shape, extension=".ply", preview=preview_shape, headline="iou", loss="mse",
+    write=write_shape, extension=".ply", coord_dims=3, channels=1, data_range=(-1.0, 1.0),
+    metrics=SHAPE_METRICS, load_options=("eval_res",), render_options=("res",), preview=preview_shape,
+    thumbnail=lambda a: depth_render(_volume(a) < 0), loss="mse", loss_terms={"eikonal": eikonal_term},
     batch_size=BATCH_SIZE,
 ))
 __all__ = ["OCCUPANCY", "SDF", "ShapeSampling", "evaluate_shape", "load_occupancy", "load_sdf"]

@@ -15,7 +15,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Predict, Signal, SignalInfo, SignalKind, grid_coords, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, grid_coords, register_kind
 from .image import SUFFIXES as IMAGE_SUFFIXES
 from .image import to_unit_range
 
@@ -135,7 +135,9 @@ def load_video(path: str | Path, frames: int | None = None, stride: int = 1, siz
     if values.shape[0] < 1 or min(values.shape[1:3]) < 2:
         raise SignalError(f"{path}: frames of {tuple(values.shape[1:3])} pixels are too small to fit")
     meta = {"name": path.name if path.is_dir() else path.stem, "source": str(path), "fps": fps / stride,
-            "start": start, "stride": stride}
+            "start": start, "stride": stride, "frames": int(values.shape[0])}
+    if size is not None:
+        meta["size"] = list(values.shape[1:3])
     return Signal("video", values, (0.0, 1.0), meta=meta)
 
 
@@ -253,5 +255,8 @@ def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6)
 
 VIDEO = register_kind(SignalKind(
     name="video", suffixes=SUFFIXES, load=load_video, evaluate=evaluate_video, render=render_video,
-    write=write_video, extension=".mp4", preview=preview_video, batch_size=1 << 14,
+    write=write_video, extension=".mp4", coord_dims=3, channels=3, data_range=(0.0, 1.0),
+    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("mse", False)),
+    load_options=("frames", "stride", "size", "start"), render_options=("fps", "frames"), preview=preview_video,
+    batch_size=1 << 14,
 ))
