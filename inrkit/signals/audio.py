@@ -15,7 +15,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Metric, Predict, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, predict_grid, register_kind
 
 SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 PEAK_TO_PEAK = 2.0  # the width of [-1, 1]; every audio PSNR in inrkit is 10 log10(2² / MSE)
@@ -83,9 +83,8 @@ def evaluate_audio(predict: Predict, signal: Signal, chunk: int = 1 << 16, **_: 
     """
     n = signal.shape[0]
     noise = energy = 0.0
-    for start in range(0, n, chunk):
-        index = torch.arange(start, min(start + chunk, n))
-        pred = predict(grid_coords(signal.shape, index)).double().clamp(-1.0, 1.0)
+    for index, values in predict_chunks(predict, signal.shape, chunk):
+        pred = values.double().clamp(-1.0, 1.0)
         target = signal.targets(index).double()
         noise += float(((pred - target) ** 2).sum())
         energy += float((target**2).sum())

@@ -7,7 +7,7 @@ coordinates with a target each). Models only ever see coordinates in [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,11 +210,16 @@ def register_kind(kind: SignalKind) -> SignalKind:
     return kind
 
 
-def predict_grid(predict: Predict, shape: tuple[int, ...], chunk: int = 1 << 16) -> np.ndarray:
-    """Evaluate `predict` on every cell centre of `shape`, in chunks; returns (*shape, C) float32."""
+def predict_chunks(predict: Predict, shape: tuple[int, ...],
+                   chunk: int = 1 << 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(flat index, prediction) for consecutive pieces of a grid, so no full coordinate tensor is built."""
     n = int(np.prod(shape))
-    parts = []
     for start in range(0, n, chunk):
         index = torch.arange(start, min(start + chunk, n))
-        parts.append(predict(grid_coords(shape, index)).float().cpu())
+        yield index, predict(grid_coords(shape, index)).float().cpu()
+
+
+def predict_grid(predict: Predict, shape: tuple[int, ...], chunk: int = 1 << 16) -> np.ndarray:
+    """Evaluate `predict` on every cell centre of `shape`, in chunks; returns (*shape, C) float32."""
+    parts = [values for _, values in predict_chunks(predict, shape, chunk)]
     return torch.cat(parts).reshape(*shape, -1).numpy()

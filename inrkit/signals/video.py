@@ -15,7 +15,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
-from .base import Metric, Predict, Signal, SignalInfo, SignalKind, grid_coords, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, register_kind
 from .image import SUFFIXES as IMAGE_SUFFIXES
 from .image import to_unit_range
 
@@ -143,10 +143,9 @@ def load_video(path: str | Path, frames: int | None = None, stride: int = 1, siz
 
 def predict_frames(predict: Predict, shape: tuple[int, int, int]) -> Iterator[np.ndarray]:
     """The frames of a (T, H, W) grid one by one, so memory holds one frame of coordinates at a time."""
-    t, h, w = shape
-    for k in range(t):
-        index = torch.arange(k * h * w, (k + 1) * h * w)
-        yield predict(grid_coords(shape, index)).float().numpy().reshape(h, w, -1)
+    _, h, w = shape
+    for _, frame in predict_chunks(predict, shape, chunk=h * w):
+        yield frame.numpy().reshape(h, w, -1)
 
 
 def evaluate_video(predict: Predict, signal: Signal, **_: object) -> dict[str, object]:
