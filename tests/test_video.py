@@ -137,7 +137,6 @@ def test_fit_never_builds_coordinates_for_the_whole_video(monkeypatch: pytest.Mo
         return real(shape, index)
 
     monkeypatch.setattr(base, "grid_coords", spy)
-    monkeypatch.setattr(video_mod, "grid_coords", spy)
     model = create_model("siren", signal=sig, hidden_features=8, hidden_layers=1)
     result = fit(model, sig, FitConfig(steps=3, batch_size=512, eval_every=1, progress=False, device="cpu"))
     assert sizes and max(sizes) <= 1 << 16 < sig.num_samples and result.steps == 3
