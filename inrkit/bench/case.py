@@ -1,15 +1,19 @@
-"""One benchmark case: load, build, fit, judge, and keep a thumbnail; any failure becomes an error row.
+"""One benchmark case: run its runner (by default: load, build, fit, judge, keep a thumbnail); any
+failure becomes an error row.
 
 Runs wherever the executor puts it (this process, a subprocess, a Ray worker) and returns a plain
-dict, so the parent alone writes the store.
+dict, so the parent alone writes the store. What a case does is a named runner: "fit" here, "rd" in
+`rd.py`, or one a script registers with `register_runner` (e.g. `benchmarks/authors_cpu.py`).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import platform
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,70 @@ from .._version import __version__
 from .spec import Case
 
 THUMB_SIZE = 96
+
+
+@dataclass
+class CaseContext:
+    """What a runner gets besides its case: the results folder and the executor's hooks.
+
+    Attributes:
+        out: the benchmark folder (thumbnails, reconstructions and other files go under it).
+        keep_reconstruction: write the reconstruction file too.
+        on_step: called with the step number while fitting (drives the progress bar).
+        cache: survives from case to case in one process (the last loaded signal).
+    """
+
+    out: Path
+    keep_reconstruction: bool = False
+    on_step: Callable[[int], None] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[Case, CaseContext], dict[str, Any]]
+"""A case runner returns the row's fields (metrics, params, steps, seconds, extra, ...); raising gives an error row."""
+
+RUNNERS: dict[str, Runner] = {}
+
+
+def register_runner(name: str, fn: Runner | None = None) -> Any:
+    """Make `fn(case, context) -> row fields` the runner of cases whose spec says `runner = name`.
+
+    A runner registered in a module other than `__main__` also works in isolated and Ray workers:
+    they import that module first. Usable as a decorator.
+
+    Example:
+        >>> @register_runner("params_only")
+        ... def params_only(case, context):
+        ...     return {"metrics": {}, "params": case.params}
+        >>> get_runner("params_only") is params_only
+        True
+    """
+    def add(f: Runner) -> Runner:
+        RUNNERS[name] = f
+        return f
+
+    return add(fn) if fn is not None else add
+
+
+def get_runner(name: str) -> Runner:
+    """The runner registered as `name` (ConfigError listing the known ones otherwise)."""
+    if name not in RUNNERS:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown case runner {name!r}; known: {', '.join(sorted(RUNNERS))}")
+    return RUNNERS[name]
+
+
+def import_runner(module: str | None) -> None:
+    """In a worker process: import the module that registers a case's runner (see `runner_module`)."""
+    if module:
+        importlib.import_module(module)
+
+
+def runner_module(name: str) -> str | None:
+    """The module a worker process must import to have runner `name` registered (None: built in or __main__)."""
+    module = getattr(get_runner(name), "__module__", None)
+    return module if module != "__main__" else None
 
 
 def generic_thumbnail(array: np.ndarray) -> np.ndarray | None:
@@ -79,7 +147,8 @@ def base_row(case: Case) -> dict[str, Any]:
 
 def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
              on_step: Callable[[int], None] | None = None, cache: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit one case and return its store row; exceptions (NaN, out of memory, bad file) give an error row.
+    """Run one case with its runner and return its store row; exceptions (NaN, out of memory, bad file)
+    give an error row.
 
     Example:
         >>> row = run_case(resolve(spec)[0], "bench-out")  # doctest: +SKIP
@@ -87,8 +156,11 @@ def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
         ('ok', 31.2)
     """
     row = base_row(case)
+    context = CaseContext(Path(out), keep_reconstruction, on_step, cache if cache is not None else {})
     try:
-        row.update(_fit_case(case, Path(out), keep_reconstruction, on_step, cache if cache is not None else {}))
+        row.update(get_runner(case.runner)(case, context))
+        if any(isinstance(v, float) and math.isnan(v) for v in row.get("metrics", {}).values()):
+            raise FloatingPointError(f"metrics are NaN: {row['metrics']}")
         row["status"] = "ok"
     except KeyboardInterrupt:
         raise
@@ -99,7 +171,7 @@ def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
     return row
 
 
-def _load(case: Case, cache: dict[str, Any]) -> Any:
+def load_case_signal(case: Case, cache: dict[str, Any]) -> Any:
     """Load the case's signal, reusing the last one (cases come signal-major)."""
     from ..signals import load_signal
 
@@ -111,39 +183,61 @@ def _load(case: Case, cache: dict[str, Any]) -> Any:
     return cache["signal"]
 
 
-def _fit_case(case: Case, out: Path, keep: bool, on_step: Callable[[int], None] | None,
-              cache: dict[str, Any]) -> dict[str, Any]:
-    from ..inference import render, write_reconstruction
+def fit_case(case: Case, context: CaseContext) -> tuple[Any, Any]:
+    """Load the case's signal, build its model at its seed and fit it: (signal, FitResult).
+
+    The shared first half of every built-in runner. Ctrl-C inside the fit raises KeyboardInterrupt,
+    so a truncated case is never recorded.
+    """
     from ..fit import FitConfig, fit
     from ..models import create_model
-    from ..signals import get_kind
-    from ..utils import count_params, seed_everything
+    from ..utils import seed_everything
 
-    signal = _load(case, cache)
+    signal = load_case_signal(case, context.cache)
     seed_everything(case.seed)  # the same seed gives the same init for every run of the case
     fit_settings = dict(case.fit)
     loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
     model = create_model(case.model.name, signal=signal, params=case.params, loss=loss, **case.model.overrides)
     config = FitConfig(**fit_settings, seed=case.seed, device=case.device, progress=False)
+    on_step = context.on_step
     result = fit(model, signal, config, callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
-    if result.interrupted:  # Ctrl-C inside fit: stop the benchmark, do not record a truncated case
+    if result.interrupted:
         raise KeyboardInterrupt
-    stem = f"{slug(case.signal_name)}__{slug(case.model.label)}__s{case.seed}__{case.config_hash}"
+    return signal, result
+
+
+def fit_row(result: Any) -> dict[str, Any]:
+    """The store fields every fit fills: numeric metrics, size, steps, timings, device, history."""
+    from ..utils import count_params
+
+    return {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
+            "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
+            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"]] for h in result.history]}
+
+
+def case_stem(case: Case) -> str:
+    """A file-name stem unique to the case (thumbnails, reconstructions, compressed files)."""
+    return f"{slug(case.signal_name)}__{slug(case.model.label)}__s{case.seed}__{case.config_hash}"
+
+
+@register_runner("fit")
+def fit_and_judge(case: Case, context: CaseContext) -> dict[str, Any]:
+    """The default runner: fit, evaluate, keep a thumbnail (and the reconstruction if asked)."""
+    from ..inference import render, write_reconstruction
+    from ..signals import get_kind
+
+    signal, result = fit_case(case, context)
+    out, stem = context.out, case_stem(case)
     array = render(result.model, signal.info)
-    row = {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
-           "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
-           "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
-           "history": [[h["step"], h["loss"], h["psnr"], h["seconds"]] for h in result.history],
-           "thumbnail": save_thumbnail(case.kind, array, out / "thumbs" / f"{stem}.png")}
+    row = {**fit_row(result), "thumbnail": save_thumbnail(case.kind, array, out / "thumbs" / f"{stem}.png")}
     original = original_thumbnail(out, case.signal, case.load)
     if signal.points is None and not original.exists():
         save_thumbnail(case.kind, signal.values.numpy(), original)
-    if keep:
+    if context.keep_reconstruction:
         target = out / "reconstructions" / f"{stem}{get_kind(signal.kind).extension}"
         target.parent.mkdir(parents=True, exist_ok=True)
         row["reconstruction"] = str(write_reconstruction(array, signal.info, target))
-    if any(math.isnan(v) for v in row["metrics"].values()):
-        raise FloatingPointError(f"metrics are NaN: {row['metrics']}")
     return row
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .case import run_case
+from .case import base_row, import_runner, run_case, runner_module
 from .spec import BenchSpec, Case
 
 
-def _remote_case(case: dict[str, Any], out: str, keep: bool) -> dict[str, Any]:
+def _remote_case(case: dict[str, Any], out: str, keep: bool, module: str | None) -> dict[str, Any]:
+    import_runner(module)
     return run_case(Case.from_dict(case), out, keep_reconstruction=keep)
 
 
@@ -30,7 +31,7 @@ def run_on_ray(spec: BenchSpec, todo: list[Case], out: Path, store: Any, bar: An
     remote = ray.remote(num_gpus=gpus)(_remote_case)
     pending = {}
     for case in todo:
-        ref = remote.remote(case.to_dict(), str(out), spec.keep_reconstructions)
+        ref = remote.remote(case.to_dict(), str(out), spec.keep_reconstructions, runner_module(case.runner))
         pending[ref] = (case, None)  # one bar per case would flood the screen
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
@@ -39,8 +40,6 @@ def run_on_ray(spec: BenchSpec, todo: list[Case], out: Path, store: Any, bar: An
             try:
                 row = ray.get(ref)
             except Exception as exc:  # noqa: BLE001  a worker that died: record it, go on
-                from .case import base_row
-
                 row = {**base_row(case), "status": "error", "error": f"ray worker failed: {exc}"[:1000]}
             store.add(row)
             bar.end_fit(task, row)

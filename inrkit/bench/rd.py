@@ -1,8 +1,10 @@
 """Rate-distortion sweep: fit model sizes x store at bit widths, over images, against classic codecs.
 
-Writes `rd.json` (CompressAI-style: {"name", "results": {"bpp", "psnr"}} averaged per configuration,
-plus per image, Pillow JPEG/WebP on the same images and the published Kodak curves) and `rd.png`.
-Each finished (image, size) case is saved under `cases/` and skipped when the sweep is re-run.
+Each (image, size) is one benchmark case of the "rd" runner: fit once, then store at every bit width.
+The bench runner records each case in `results.sqlite` as it finishes and skips finished ones when
+the sweep is re-run. From the store, `run_rd` writes `rd.json` (CompressAI-style: {"name",
+"results": {"bpp", "psnr"}} averaged per configuration, plus per image, Pillow JPEG/WebP on the
+same images and the published Kodak curves) and `rd.png`.
 """
 
 from __future__ import annotations
@@ -15,34 +17,34 @@ from typing import Any
 import numpy as np
 
 from ..signals import load_signal
+from .case import CaseContext, fit_case, fit_row, register_runner, slug
 from .codecs import PUBLISHED_KODAK, codec_curve, psnr_at
+from .runner import BenchRun, run_benchmark
+from .spec import Case
+from .store import ResultStore
 
 
-def _case(image: Path, model: str, budget: int, bits: list[int], steps: int, lr: float | None,
-          options: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Fit one model size to one image and store it at each bit width (cached as JSON)."""
-    from ..fit import FitConfig, fit
-    from ..models import create_model
-    from ..utils import seed_everything
-    from .compress import compress
+@register_runner("rd")
+def rd_case(case: Case, context: CaseContext) -> dict[str, Any]:
+    """Fit the case, then store the model at each of `case.options["bits"]`: bpp, PSNR, bytes per width."""
+    from ..export.compress import compress
 
-    record = out / "cases" / f"{image.stem}-{model}-{budget}.json"
-    if record.exists():
-        cached = json.loads(record.read_text())
-        if cached.get("steps") == steps and sorted(cached["bits"]) == sorted(str(b) for b in bits):
-            return cached
-    signal = load_signal(image, "image", **options)
-    seed_everything(0)
-    net = create_model(model, signal=signal, params=budget)
-    result = fit(net, signal, FitConfig(steps=steps, lr=lr, progress=False))
-    entry: dict[str, Any] = {"image": image.stem, "params": budget, "steps": steps, "seconds": result.seconds,
-                             "float_psnr": result.metrics["psnr"], "bits": {}}
-    for b in bits:
-        stats = compress(result.model.cpu(), out / "inrz" / f"{image.stem}-{budget}-{b}bit.inrz", bits=b, signal=signal)
-        entry["bits"][str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes}
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(entry, indent=1))
-    return entry
+    signal, result = fit_case(case, context)
+    model, bits = result.model.cpu(), {}
+    for b in case.options["bits"]:
+        path = context.out / "inrz" / f"{slug(case.signal_name)}-{case.params}-{b}bit.inrz"
+        stats = compress(model, path, bits=b, signal=signal)
+        bits[str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes}
+    return {**fit_row(result), "extra": {"bits": bits}}
+
+
+def rd_spec(images: list[str | Path], model: str, params: list[int], bits: list[int], steps: int,
+            lr: float | None, options: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The sweep as a bench spec: images x one model entry per size, seed 0, the "rd" runner."""
+    image = {**options, **({"lr": lr} if lr is not None else {})}
+    return {"signals": [str(p) for p in images], "kind": "image", "seeds": [0], "steps": steps, "out": str(out),
+            "models": [{"name": model, "label": f"{model}-{p}", "params": p} for p in params],
+            "runner": "rd", "options": {"bits": list(bits)}, "image": image}
 
 
 def pareto(bpp: list[float], db: list[float]) -> tuple[list[float], list[float]]:
@@ -57,25 +59,33 @@ def pareto(bpp: list[float], db: list[float]) -> tuple[list[float], list[float]]
 
 def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (2000, 4000, 8000),
            bits: list[int] = (8, 10, 12), steps: int = 500, lr: float | None = None, crop: int | None = None,
-           size: int | None = None, out: str | Path = "rd") -> dict[str, Any]:
+           size: int | None = None, out: str | Path = "rd", progress: bool = True) -> dict[str, Any]:
     """Sweep sizes x bit widths over images; write rd.json and rd.png into `out`; return the JSON.
+
+    Resumable: each finished (image, size) is in `out/results.sqlite`, and a re-run fits only the rest.
 
     Example:
         >>> rd = run_rd(["kodim01.png"], params=[2000], bits=[8], steps=50, crop=64, out="/tmp/rd")  # doctest: +SKIP
         >>> rd["results"]["bpp"], rd["results"]["psnr"]  # doctest: +SKIP
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     images = [Path(p) for p in images]
     options = {k: v for k, v in dict(crop=crop, size=size).items() if v is not None}
-    cases = [_case(img, model, p, list(bits), steps, lr, options, out) for img in images for p in params]
+    run = run_benchmark(rd_spec(images, model, list(params), list(bits), steps, lr, options, out), progress=progress,
+                        report=False)
+    cases = _per_image(run, steps)
     configs = []
     for p in params:
         for b in bits:
             rows = [c["bits"][str(b)] for c in cases if c["params"] == p]
-            configs.append({"label": f"{p:,} params, {b} bit",
-                            "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
-                            "psnr": float(np.mean([r["psnr"] for r in rows]))})
+            if rows:
+                configs.append({"label": f"{p:,} params, {b} bit",
+                                "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
+                                "psnr": float(np.mean([r["psnr"] for r in rows]))})
+    if not configs:
+        from ..errors import InrkitError
+
+        raise InrkitError(f"no rate-distortion case finished; see the errors in {run.out / ResultStore.FILENAME}")
     configs.sort(key=lambda c: c["bpp"])
     pixels = [np.asarray(load_signal(img, "image", **options).values) for img in images]
     baselines = {codec: codec_curve(pixels, codec) for codec in ("jpeg", "webp")}
@@ -99,6 +109,12 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     (out / "rd.json").write_text(json.dumps(result, indent=1, default=_json_safe) + "\n")
     plot_rd(result, out / "rd.png")
     return result
+
+
+def _per_image(run: BenchRun, steps: int) -> list[dict[str, Any]]:
+    """One entry per finished (image, size) of this sweep, in case order and rd.json's layout."""
+    return [{"image": r["signal_name"], "params": r["config"]["params"], "steps": steps, "seconds": r["seconds"],
+             "float_psnr": r["metrics"]["psnr"], "bits": r["extra"]["bits"]} for r in run.rows()]
 
 
 def _json_safe(value: Any) -> Any:

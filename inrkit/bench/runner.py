@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .case import base_row, run_case
+from .case import base_row, get_runner, run_case, runner_module
 from .progress import BenchProgress
 from .spec import BenchSpec, Case, load_spec, make_spec, resolve
-from .store import ResultStore
+from .store import ResultStore, row_key
 
 
 @dataclass
@@ -33,6 +33,12 @@ class BenchRun:
     ran: int
     errors: int
     reports: list[Path] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+
+    def rows(self, status: str | None = "ok") -> list[dict[str, Any]]:
+        """This run's rows of the store (not those of other specs sharing the folder), in case order."""
+        stored = {row_key(r): r for r in ResultStore(self.out).rows(status)}
+        return [stored[c.key] for c in self.cases if c.key in stored]
 
 
 def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bool = True,
@@ -50,37 +56,65 @@ def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bo
         >>> run.total, run.errors  # doctest: +SKIP
         (4, 0)
     """
-    from ..runs import prepare_out_dir
-
-    if isinstance(spec, (str, Path)):
-        spec = load_spec(spec)
-    elif isinstance(spec, dict):
-        spec = make_spec(spec)
-    check_executor(spec)
+    spec = as_spec(spec)
+    get_runner(spec.runner)  # an unknown runner fails before any work
     cases = resolve(spec)
-    out = prepare_out_dir(spec.out)
+    out = prepare_folder(spec)
     write_resolved_spec(spec, cases, out)
+    return run_cases(cases, spec, progress=progress, report=report)
+
+
+def run_cases(cases: list[Case], spec: BenchSpec | dict[str, Any], *, progress: bool = True,
+              report: bool = True) -> BenchRun:
+    """Run the `cases` not yet in the store of `spec.out`, storing each row as it ends.
+
+    The resumable core of `run_benchmark`, for scripts whose cases are not a signals x models x seeds
+    grid (each with its own settings, or a custom runner): build the Cases, then call this. Only the
+    spec's run settings are used (out, device, workers, executor, isolate, retry_errors, published, ...).
+
+    Example:
+        >>> cases = [replace(c, options={"note": 1}) for c in resolve(spec)]  # doctest: +SKIP
+        >>> run_cases(cases, spec).ran  # doctest: +SKIP
+        2
+    """
+    spec = as_spec(spec)
+    check_executor(spec)
+    for name in {c.runner for c in cases}:
+        get_runner(name)
+    out = prepare_folder(spec)
     store = ResultStore(out)
     done = store.done_keys(include_errors=not spec.retry_errors)
     todo = [c for c in cases if c.key not in done]
     with BenchProgress(len(cases), len(cases) - len(todo), enabled=progress) as bar:
         execute(spec, todo, out, store, bar)
     keys = {c.key for c in cases}
-    errors = sum((r["signal"], r["model"], r["seed"], r["config_hash"]) in keys for r in store.rows("error"))
+    errors = sum(row_key(r) in keys for r in store.rows("error"))
     reports = []
     if report:
         from .report import write_report
 
         reports = write_report(out, published=spec.published)
-    return BenchRun(out, len(cases), len(todo), errors, reports)
+    return BenchRun(out, len(cases), len(todo), errors, reports, list(cases))
+
+
+def as_spec(spec: BenchSpec | dict[str, Any] | str | Path) -> BenchSpec:
+    """A BenchSpec from a spec, a dict in the TOML layout or the path of a TOML/JSON spec."""
+    if isinstance(spec, (str, Path)):
+        return load_spec(spec)
+    return make_spec(spec) if isinstance(spec, dict) else spec
+
+
+def prepare_folder(spec: BenchSpec) -> Path:
+    from ..runs import prepare_out_dir
+
+    return prepare_out_dir(spec.out)
 
 
 def write_resolved_spec(spec: BenchSpec, cases: list[Case], out: Path) -> Path:
     """spec.resolved.json: the spec with signals and models expanded; `inrkit bench` can re-run it."""
     data = spec.to_dict()
     data["signals"] = list(dict.fromkeys(c.signal for c in cases))
-    data["models"] = [{"name": m.name, "label": m.label, **m.overrides}
-                      for m in {c.model.label: c.model for c in cases}.values()]
+    data["models"] = [m.to_entry() for m in {c.model.label: c.model for c in cases}.values()]
     data["out"] = str(out)
     path = out / "spec.resolved.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -149,7 +183,7 @@ def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = No
         env["OMP_NUM_THREADS"] = str(threads)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    job = json.dumps({"case": case.to_dict(), "out": str(out), "keep": keep})
+    job = json.dumps({"case": case.to_dict(), "out": str(out), "keep": keep, "module": runner_module(case.runner)})
     proc = subprocess.Popen([sys.executable, "-m", "inrkit.bench.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     errors: list[str] = []

@@ -26,22 +26,36 @@ FIT_KEYS = ("steps", "lr", "lr_decay", "batch_size", "loss", "target_psnr")
 
 @dataclass
 class ModelSpec:
-    """A backbone to run: registry `name`, constructor `overrides`, and the `label` tables show."""
+    """A backbone to run: registry `name`, constructor `overrides`, and the `label` tables show.
+
+    `params` (a budget for this model alone) and `fit` (FitConfig settings for this model alone)
+    win over the spec's and the kind's; a protocol that runs each backbone at its published size or
+    learning rate needs them.
+    """
 
     name: str
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    params: int | None = None
+    fit: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params = parse_count(self.params)
 
     @classmethod
     def parse(cls, item: str | dict[str, Any]) -> ModelSpec:
-        """'siren', 'siren:hidden_layers=1:first_omega_0=10' or {name=, label=, ...overrides}."""
+        """'siren', 'siren:hidden_layers=1:first_omega_0=10' or {name=, label=, params=, fit=, ...overrides}."""
         if isinstance(item, dict):
             item = dict(item)
             name = item.pop("name", None)
             if not name:
                 raise ConfigError(f"model entry {item} needs a name")
-            label = item.pop("label", None)
-            return cls(name, label or _label(name, item), item)
+            label, params, fit = item.pop("label", None), item.pop("params", None), item.pop("fit", {})
+            unknown = sorted(set(fit) - set(FIT_KEYS))
+            if unknown:
+                raise ConfigError(f"model {name}: unknown fit setting(s) {', '.join(unknown)}; "
+                                  f"known: {', '.join(FIT_KEYS)}")
+            return cls(name, label or _label(name, item), item, params, fit)
         name, *pairs = item.strip().split(":")
         overrides = {}
         for pair in pairs:
@@ -50,6 +64,12 @@ class ModelSpec:
                 raise ConfigError(f"cannot read model option {pair!r} in {item!r}; write name:key=value")
             overrides[key.strip()] = parse_value(value)
         return cls(name.strip().lower(), item.strip(), overrides)
+
+    def to_entry(self) -> dict[str, Any]:
+        """The spec entry that parses back to this model (spec.resolved.json's layout)."""
+        extra = {"params": self.params} if self.params is not None else {}
+        return {"name": self.name, "label": self.label, **self.overrides, **extra,
+                **({"fit": self.fit} if self.fit else {})}
 
 
 def _label(name: str, overrides: dict[str, Any]) -> str:
@@ -78,6 +98,10 @@ class BenchSpec:
         keep_reconstructions: write each case's reconstruction file (thumbnails are always kept).
         retry_errors: re-run cases that ended in an error row.
         published: add published reference numbers to the tables.
+        kind: read every signal as this kind (e.g. "sdf" for meshes) instead of detecting it.
+        runner: what a case does: "fit" (fit and judge), "rd" (fit, then store at `options["bits"]`),
+            or a name registered with `inrkit.bench.register_runner`.
+        options: the runner's own settings, passed to it in `Case.options`.
     """
 
     signals: list[str] = field(default_factory=list)
@@ -96,6 +120,9 @@ class BenchSpec:
     keep_reconstructions: bool = False
     retry_errors: bool = False
     published: bool = True
+    kind: str | None = None
+    runner: str = "fit"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.params = parse_count(self.params)
@@ -125,6 +152,8 @@ class Case:
     params: int | None
     device: str
     config_hash: str
+    runner: str = "fit"
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -182,9 +211,15 @@ def make_spec(data: dict[str, Any], **overrides: Any) -> BenchSpec:
     return BenchSpec(**data, kinds=kinds)
 
 
-def expand_signals(patterns: list[str]) -> list[tuple[str, str]]:
-    """(path, kind) for each file, folder or glob; folders give their signal files, sorted."""
-    from ..signals import KINDS, detect_kind
+def expand_signals(patterns: list[str], kind: str | None = None) -> list[tuple[str, str]]:
+    """(path, kind) for each file, folder or glob; folders give their signal files, sorted.
+
+    `kind` forces the kind of every signal (meshes are occupancy or sdf); None detects it per file.
+    """
+    from ..signals import KINDS, detect_kind, get_kind
+
+    if kind is not None:
+        get_kind(kind)  # an unknown kind fails now, with the list of known ones
 
     suffixes = {s for k in KINDS.values() for s in k.suffixes if s != "/"}
     found: list[str] = []
@@ -201,7 +236,7 @@ def expand_signals(patterns: list[str]) -> list[tuple[str, str]]:
     unique = list(dict.fromkeys(found))
     if not unique:
         raise SignalError("no signals given; pass --signals FILES or list them in the spec")
-    return [(p, _kind_or_unknown(detect_kind, Path(p))) for p in unique]
+    return [(p, kind or _kind_or_unknown(detect_kind, Path(p))) for p in unique]
 
 
 def _kind_or_unknown(detect: Any, path: Path) -> str:
@@ -226,7 +261,8 @@ def expand_models(items: list[Any]) -> list[ModelSpec]:
                 if not names:
                     raise ConfigError(f"model pattern {spec.name!r} matches no model; "
                                       f"known: {', '.join(list_models())}")
-                specs.extend(ModelSpec(n, _label(n, spec.overrides), dict(spec.overrides)) for n in names)
+                specs.extend(ModelSpec(n, _label(n, spec.overrides), dict(spec.overrides), spec.params, dict(spec.fit))
+                             for n in names)
             else:
                 get_entry(spec.name)
                 specs.append(spec)
@@ -246,15 +282,18 @@ def resolve(spec: BenchSpec) -> list[Case]:
     Example:
         >>> cases = resolve(BenchSpec(signals=["data/*.png"], models=["siren", "ffn"], seeds=[0, 1]))  # doctest: +SKIP
     """
-    signals, models = expand_signals(spec.signals), expand_models(spec.models)
+    signals, models = expand_signals(spec.signals, spec.kind), expand_models(spec.models)
     cases = []
     for path, kind in signals:
         settings = dict(spec.kinds.get(kind, {}))
         top = {"steps": spec.steps, **({"target_psnr": spec.target_psnr} if spec.target_psnr is not None else {})}
-        fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
+        kind_fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
         for model in models:
-            digest = config_hash({"model": model.name, "overrides": model.overrides, "params": spec.params,
-                                  "fit": fit, "load": settings, "kind": kind})
-            cases.extend(Case(path, kind, model, seed, fit, settings, spec.params, spec.device, digest)
-                         for seed in spec.seeds)
+            fit, params = {**kind_fit, **model.fit}, model.params if model.params is not None else spec.params
+            payload = {"model": model.name, "overrides": model.overrides, "params": params, "fit": fit,
+                       "load": settings, "kind": kind}
+            if spec.runner != "fit" or spec.options:  # plain fit cases keep the hashes of earlier stores
+                payload.update(runner=spec.runner, options=spec.options)
+            cases.extend(Case(path, kind, model, seed, fit, settings, params, spec.device, config_hash(payload),
+                              spec.runner, dict(spec.options)) for seed in spec.seeds)
     return cases

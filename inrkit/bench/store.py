@@ -35,16 +35,18 @@ CREATE TABLE IF NOT EXISTS results (
     versions TEXT NOT NULL DEFAULT '{}',  -- JSON: inrkit, torch, python
     config TEXT NOT NULL DEFAULT '{}',    -- JSON: the case as run (fit settings, loader options, overrides)
     history TEXT NOT NULL DEFAULT '[]',   -- JSON: [step, loss, psnr, seconds] rows
+    extra TEXT NOT NULL DEFAULT '{}',     -- JSON: what a runner records beyond metrics (rd: bpp per bit width)
     thumbnail TEXT,
     reconstruction TEXT,
     finished TEXT NOT NULL DEFAULT (datetime('now')),
     UNIQUE (signal, model, seed, config_hash)
 )
 """
-JSON_FIELDS = ("metrics", "versions", "config", "history")
+JSON_FIELDS = ("metrics", "versions", "config", "history", "extra")
 COLUMNS = ("signal", "signal_name", "kind", "model", "model_name", "seed", "config_hash", "status", "error",
            "metrics", "params", "steps", "seconds", "time_to_target", "device", "versions", "config", "history",
-           "thumbnail", "reconstruction")
+           "extra", "thumbnail", "reconstruction")
+Key = tuple[str, str, int, str]
 
 
 class ResultStore:
@@ -63,6 +65,8 @@ class ResultStore:
         self.path = self.folder / self.FILENAME
         with self._connect() as db:
             db.execute(SCHEMA)
+            if "extra" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:  # a store from before it
+                db.execute("ALTER TABLE results ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -74,7 +78,7 @@ class ResultStore:
         finally:
             db.close()
 
-    def done_keys(self, include_errors: bool = True) -> set[tuple[str, str, int, str]]:
+    def done_keys(self, include_errors: bool = True) -> set[Key]:
         """Keys of the finished cases (error rows too unless `include_errors` is False)."""
         query = "SELECT signal, model, seed, config_hash FROM results"
         if not include_errors:
@@ -89,6 +93,12 @@ class ResultStore:
             db.execute(f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) "
                        f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
 
+    def remove(self, keys: set[Key]) -> int:
+        """Forget these cases (to run them again); returns how many rows went."""
+        with self._connect() as db:
+            return sum(db.execute("DELETE FROM results WHERE signal = ? AND model = ? AND seed = ? AND config_hash = ?",
+                                  key).rowcount for key in keys)
+
     def rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """All rows as dicts (JSON fields decoded), in insertion order."""
         query = "SELECT * FROM results" + (" WHERE status = ?" if status else "") + " ORDER BY id"
@@ -97,7 +107,7 @@ class ResultStore:
             rows = [dict(r) for r in db.execute(query, (status,) if status else ())]
         for row in rows:
             for name in JSON_FIELDS:
-                row[name] = json.loads(row[name]) if row[name] else ({} if name != "history" else [])
+                row[name] = json.loads(row[name]) if row[name] else _empty(name)
         return rows
 
     def count(self) -> int:
@@ -105,9 +115,18 @@ class ResultStore:
             return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
 
+def _empty(name: str) -> Any:
+    return [] if name == "history" else {}
+
+
+def row_key(row: dict[str, Any]) -> Key:
+    """The unique key of a stored row (the same as its case's `Case.key`)."""
+    return (row["signal"], row["model"], row["seed"], row["config_hash"])
+
+
 def _encode(name: str, value: Any) -> Any:
     if name in JSON_FIELDS:
-        return json.dumps(_finite(value if value is not None else ({} if name != "history" else [])))
+        return json.dumps(_finite(value if value is not None else _empty(name)))
     if isinstance(value, float) and math.isnan(value):
         return None
     return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .case import run_case
+from .case import import_runner, run_case
 from .spec import Case
 
 
@@ -21,6 +21,7 @@ def main() -> None:
         out.write(f"@@step {n}\n")
         out.flush()
 
+    import_runner(job.get("module"))  # a runner registered by a script's module, not by inrkit itself
     try:
         row = run_case(Case.from_dict(job["case"]), job["out"], keep_reconstruction=job.get("keep", False),
                        on_step=step)
