@@ -16,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from . import progress as progress_display
 from .errors import ConfigError, InrkitError, ModelError
 from .metrics import psnr_from_mse
 from .models import get_entry
@@ -244,8 +244,8 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     loss_fn, step, interrupted, time_to_target = LOSSES[loss_name], start, False, state.get("time_to_target")
     last_psnr, last_save = math.nan, time.monotonic()
     probe = None if full else progress_probe(signal, cfg.seed)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, unit="step", dynamic_ncols=True,
-               desc=f"{model_info(model).name} {signal.name}")
+    bar = progress_display.task(f"{model_info(model).name} {signal.name}", cfg.steps, completed=start,
+                                progress=cfg.progress)
     try:
         while step < cfg.steps:
             with clock:
@@ -261,10 +261,10 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
             if step % log_every == 0 or step == cfg.steps or reached:
                 row = {"step": step, "loss": loss, "psnr": last_psnr, "seconds": clock.total}
                 history.append(row)
-                bar.set_postfix(loss=f"{loss:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
+                bar.update(loss=f"{loss:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
                 if callback:
                     callback(row)
-            bar.update(1)
+            bar.advance()
             if reached:
                 time_to_target = clock.total
                 break

@@ -51,8 +51,12 @@ def prepare_out_dir(path: str | Path) -> Path:
 def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Path | None = None,
             config: FitConfig | None = None, params: int | str | None = None, kind: str | None = None,
             resume: bool = False, signal_options: dict[str, Any] | None = None,
-            model_options: dict[str, Any] | None = None) -> tuple[FitResult, Path]:
+            model_options: dict[str, Any] | None = None, checkpoint: bool = True,
+            plots: bool = True) -> tuple[FitResult, Path]:
     """Load a signal, fit a backbone and write a complete run directory; returns the result and the folder.
+
+    `checkpoint=False` keeps no resumable checkpoint.pt (a lean folder; Ctrl-C still saves the weights);
+    `plots=False` skips curve.png and comparison.png.
 
     Example:
         >>> result, run = run_fit("data/astronaut.png", "siren", config=FitConfig(steps=300))  # doctest: +SKIP
@@ -60,17 +64,20 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
         True
     """
     config = config or FitConfig()
+    if resume and not checkpoint:
+        raise ConfigError("--resume needs the checkpoint that --no-checkpoint leaves out")
     resolve_device(config.device)  # fail on a bad device before loading anything
     signal = source if isinstance(source, Signal) else load_signal(source, kind, **(signal_options or {}))
     out = prepare_out_dir(out or default_run_dir(signal.name, model))
-    checkpoint = out / "checkpoint.pt"
-    if not resume and checkpoint.exists():
-        checkpoint.unlink()
+    checkpoint_file = out / "checkpoint.pt"
+    if not resume and checkpoint_file.exists():
+        checkpoint_file.unlink()
     seed_everything(config.seed)
     net = create_model(model, signal=signal, params=parse_count(params), **(model_options or {}))
-    config = FitConfig(**{**config.__dict__, "checkpoint_path": config.checkpoint_path or str(checkpoint)})
+    keep = config.checkpoint_path or str(checkpoint_file)
+    config = FitConfig(**{**config.__dict__, "checkpoint_path": keep if checkpoint else None})
     result = fit(net, signal, config)
-    write_run(result, signal, out)
+    write_run(result, signal, out, plots=plots)
     return result, out
 
 
@@ -87,16 +94,17 @@ def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
             "inrkit": __version__, "python": platform.python_version()}
 
 
-def write_run(result: FitResult, signal: Signal, out: Path) -> dict[str, Any]:
-    """Write weights, metrics, history, curve, reconstruction and comparison picture into `out`."""
+def write_run(result: FitResult, signal: Signal, out: Path, plots: bool = True) -> dict[str, Any]:
+    """Write weights, metrics, history, reconstruction and (with `plots`) curve and comparison into `out`."""
     kind = get_kind(signal.kind)
     record = {**_finite(result.metrics), **provenance(result, signal)}
     save(result.model, out / "model.safetensors", extra={"metrics": _finite(result.metrics)}, signal_info=signal.info)
     (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     write_history(result.history, out / "history.csv")
-    plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")
+    if plots:
+        plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")
     array = render(result.model, signal.info)
-    if kind.preview is not None:
+    if plots and kind.preview is not None:
         kind.preview(array, signal, out / "comparison.png")
     try:
         write_reconstruction(array, signal.info, out / f"reconstruction{kind.extension}")

@@ -1,46 +1,41 @@
-"""The benchmark's rich progress display: cases done/total with ETA, and a bar per running fit."""
+"""The benchmark's progress: cases done/total with ETA, and a task per running fit (inrkit.progress style)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
-
+from .. import progress as shared
 from .spec import Case
 
 
 class BenchProgress:
-    """Context manager; `enabled=False` makes every method a no-op display-wise."""
+    """Context manager over `inrkit.progress`; `enabled=False` makes every method silent."""
 
-    def __init__(self, total: int, done: int, enabled: bool = True, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[note]}"), console=self.console, disable=not enabled)
-        self.enabled = enabled
-        self.overall = self.progress.add_task("[bold]cases", total=total, completed=done,
-                                              note=f"{done} done before" if done else "")
+    def __init__(self, total: int, done: int, enabled: bool = True) -> None:
+        self.total, self.done, self.enabled = total, done, enabled
+        self.overall: shared.Task | None = None
 
     def __enter__(self) -> BenchProgress:
-        self.progress.start()
+        self.overall = shared.task("cases", self.total, completed=self.done, progress=self.enabled)
+        if self.done:
+            self.overall.update(note=f"{self.done} done before")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.overall is not None:
+            self.overall.close()
 
-    def start_fit(self, case: Case) -> TaskID:
+    def start_fit(self, case: Case) -> shared.Task:
         label = f"  {case.model.label} · {case.signal_name} · seed {case.seed}"
-        return self.progress.add_task(label, total=case.fit.get("steps"), note="")
+        return shared.task(label, case.fit.get("steps"), progress=self.enabled)
 
-    def fit_step(self, task: TaskID, step: int) -> None:
-        self.progress.update(task, completed=step)
+    def fit_step(self, task: shared.Task, step: int) -> None:
+        task.update(step)
 
-    def end_fit(self, task: TaskID | None, row: dict[str, Any]) -> None:
+    def end_fit(self, task: shared.Task | None, row: dict[str, Any]) -> None:
         if task is not None:
-            self.progress.remove_task(task)
-        self.progress.advance(self.overall)
-        if row.get("status") == "error" and self.enabled:
-            self.progress.console.print(f"[red]error[/] {row['model']} on {row['signal_name']} seed {row['seed']}: "
-                                        f"{row['error']}", highlight=False, soft_wrap=True)
+            task.close()
+        if self.overall is not None:
+            self.overall.advance()
+            if row.get("status") == "error":
+                self.overall.log(f"error {row['model']} on {row['signal_name']} seed {row['seed']}: {row['error']}")

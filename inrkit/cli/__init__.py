@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from . import bench, export, fit
-from .common import friendly
+from .common import OneLineErrors, friendly, version_callback
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fit implicit neural representations to images, audio, video and 3-D shapes.")
 for command in (fit.fit, fit.render, fit.models, export.export, export.decode, export.rd):
     app.command()(friendly(command))
 app.command("eval")(friendly(fit.eval_))
 app.add_typer(bench.bench_app, name="bench")
+
+
+@app.callback()
+def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback, is_eager=True,
+                                                          help="print the version and exit")] = None) -> None:
+    """Fit implicit neural representations to images, audio, video and 3-D shapes."""
 
 
 def main() -> None:

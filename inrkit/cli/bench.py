@@ -6,19 +6,35 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
-from .common import console, friendly, parse_size
+from .. import progress
+from .common import DEVICE_HELP, console, friendly, kinds_with, loader_size, parse_budget, positive
+
+try:  # typer >= 0.24 vendors click
+    from typer._click.exceptions import BadArgumentUsage
+except ImportError:  # pragma: no cover
+    from click.exceptions import BadArgumentUsage  # type: ignore[no-redef]
 
 
 class DefaultRunGroup(TyperGroup):
-    """A group that treats an unknown first word (a spec file, a flag) as arguments of `run`."""
+    """A group that treats an unknown first word (a spec file, a flag) as arguments of `run`.
+
+    A word that is no file but close to a command name ("reprot") is a typo, not a spec: it is
+    refused with the suggestion instead of being answered with `run`'s usage.
+    """
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            word = args[0]
+            close = difflib.get_close_matches(word, list(self.commands), n=1, cutoff=0.6)
+            if close and not word.startswith("-") and not Path(word).exists():
+                raise BadArgumentUsage(f"no command {word!r}; did you mean {close[0]!r}?", ctx)
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = ["run", *args]
         return super().parse_args(ctx, args)
@@ -27,6 +43,9 @@ class DefaultRunGroup(TyperGroup):
 bench_app = typer.Typer(cls=DefaultRunGroup, add_completion=False, pretty_exceptions_enable=False,
                         help="Benchmark backbones: signals x models x seeds, resumable, with tables and plots.")
 
+
+
+FROM_SPEC = "the spec's, else "
 
 
 def _split(items: list[str] | None) -> list[str] | None:
@@ -46,9 +65,9 @@ def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[
             raise ConfigError(f"cannot read --set {pair!r}; write KIND.KEY=VALUE, e.g. image.crop=128")
         kinds.setdefault(kind.strip(), {})[key.strip()] = parse_value(value)
     for key, text in (("crop", crop), ("size", size)):
-        if text is not None:
-            dims = parse_size(text)
-            kinds.setdefault("image", {})[key] = dims[0] if len(dims) == 1 else list(dims)
+        value = loader_size(text, f"--{key}")
+        for kind in kinds_with(key, "load_options") if value is not None else ():
+            kinds.setdefault(kind, {})[key] = value if isinstance(value, int) else list(value)
     return kinds
 
 
@@ -56,22 +75,33 @@ def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[
 @friendly
 def run(
     spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (flags override it)")] = None,
-    signals: Annotated[Optional[list[str]], typer.Option("--signals", "-s", help="files, folders or globs")] = None,
+    signals: Annotated[Optional[list[str]], typer.Option("--signals", "-s", help="files, folders or globs",
+                                                                  show_default="the spec's")] = None,
     models: Annotated[Optional[list[str]], typer.Option("--models", "-m", help="names, patterns ('s*') or "
-                                                        "variants ('siren:hidden_layers=1'), comma-separated")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget for every model, e.g. 200k")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="optimisation steps per fit")] = None,
-    target_psnr: Annotated[Optional[float], typer.Option(help="stop each fit at this PSNR; time to reach it")] = None,
+                                                        "variants ('siren:hidden_layers=1'), comma-separated",
+                                                        show_default=FROM_SPEC + "siren")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2",
+                                                 show_default=FROM_SPEC + "0")] = None,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget for every model, e.g. 200k",
+                                                  show_default=FROM_SPEC + "each recipe's width")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="optimisation steps per fit",
+                                                 show_default=FROM_SPEC + "each recipe's")] = None,
+    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="stop each fit at this PSNR; "
+                                                         "time to reach it", show_default=FROM_SPEC + "none")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="per-kind setting KIND.KEY=VALUE "
                                                       "(e.g. image.lr=1e-3, image.crop=128)")] = None,
-    crop: Annotated[Optional[str], typer.Option(help="centre-crop images to N or HxW")] = None,
-    size: Annotated[Optional[str], typer.Option(help="resize images to N or HxW (after --crop)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="results folder [default: bench]")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="cases at once, each in its own process")] = None,
-    executor: Annotated[Optional[str], typer.Option(help="local or ray")] = None,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: a local Ray]")] = None,
+    crop: Annotated[Optional[str], typer.Option(help=f"{'/'.join(kinds_with('crop', 'load_options'))}: "
+                                                "centre crop to N or HxW", show_default=FROM_SPEC + "none")] = None,
+    size: Annotated[Optional[str], typer.Option(help=f"{'/'.join(kinds_with('size', 'load_options'))}: "
+                                                "resize to N or HxW (after --crop)",
+                                                show_default=FROM_SPEC + "as loaded")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="results folder", show_default=FROM_SPEC + "bench")] = None,
+    device: Annotated[Optional[str], typer.Option(help=DEVICE_HELP, show_default=FROM_SPEC + "auto")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="cases at once, each in its own process",
+                                                   show_default=FROM_SPEC + "1")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="local or ray", show_default=FROM_SPEC + "local")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address",
+                                                       show_default=FROM_SPEC + "a local Ray")] = None,
     isolate: Annotated[Optional[bool], typer.Option("--isolate", help="each case in its own process")] = None,
     keep_reconstructions: Annotated[Optional[bool], typer.Option("--keep-reconstructions",
                                                                  help="write every reconstruction file")] = None,
@@ -88,7 +118,8 @@ def run(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
     except ValueError:
         raise ConfigError(f"cannot read --seeds {seeds!r}; write e.g. 0,1,2") from None
-    flags = {"signals": _split(signals), "models": _split(models), "seeds": seed_list, "params": params,
+    flags = {"signals": _split(signals), "models": _split(models), "seeds": seed_list,
+             "params": parse_budget(params),
              "steps": steps, "target_psnr": target_psnr, "out": str(out) if out else None, "device": device,
              "workers": workers, "executor": executor, "ray_address": ray_address, "isolate": isolate,
              "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
@@ -96,7 +127,8 @@ def run(
     bench = load_spec(spec, **flags) if spec else make_spec({}, **flags)
     for kind, settings in _kind_settings(set_, crop, size).items():
         bench.kinds[kind] = {**bench.kinds.get(kind, {}), **settings}
-    result = run_benchmark(bench, progress=not quiet)
+    with progress.quiet(quiet):
+        result = run_benchmark(bench, progress=not quiet)
     if result.reports:
         console.print((result.out / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"{result.total} cases, {result.ran} run now, {result.errors} failed; results in {result.out}")

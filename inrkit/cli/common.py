@@ -1,29 +1,50 @@
-"""What every command shares: the consoles, the one-line error handler and the option parsers."""
+"""What every command shares: the consoles, the one-line error handling, option parsers and checks."""
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+try:  # typer >= 0.24 vendors click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+_NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())  # older click prints the help itself
 
 from ..errors import ConfigError, InrkitError
+from ..progress import clean_warnings
+from ..signals import KINDS, get_kind
 
 console = Console()
 err_console = Console(stderr=True)
+DEVICE_HELP = "auto, cpu, cuda or mps"
+
+
+def error_line(message: str) -> None:
+    """The one line every failure ends with (no markup: file names may hold brackets)."""
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input ends with one line on stderr and exit status 2, never a traceback."""
+    """Bad input ends with one line on stderr and exit status 2; warnings print as one line each."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with clean_warnings():
+                return command(*args, **kwargs)
         except InrkitError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            error_line(str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -32,24 +53,171 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parse_size(text: str | None) -> tuple[int, ...] | None:
-    """'256x512' -> (256, 512); '64' -> (64,)."""
+class OneLineErrors(TyperGroup):
+    """The top-level group: a usage error (bad option value, unknown option or command) is one line too."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as exc:  # type: ignore[misc]
+            exc.show()
+            sys.exit(2)
+        except click_errors.ClickException as exc:
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "inrkit"
+            error_line(f"{exc.format_message()} (see '{where} --help')")
+            sys.exit(2 if isinstance(exc, click_errors.UsageError) else exc.exit_code)
+        except typer.Abort:
+            err_console.print("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# ---- option values -------------------------------------------------------------------------
+
+def _number(text: str, ok: Callable[[float], bool], what: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and ok(value)):
+        raise typer.BadParameter(f"must be {what}, got {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number above 0 (rates, scales, learning rates)."""
+    return _number(text, lambda v: v > 0, "a finite number above 0")
+
+
+def non_negative(text: str) -> float:
+    """A finite number of 0 or more (loss weights)."""
+    return _number(text, lambda v: v >= 0, "a finite number of 0 or more")
+
+
+def fraction(text: str) -> float:
+    """A fraction in [0, 1) (pruning)."""
+    return _number(text, lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
+
+
+def parse_size(text: str | None, name: str = "--size", max_dims: int = 3) -> tuple[int, ...] | None:
+    """The one size parser of every command: 'HxW' -> (H, W), 'N' -> (N,) (N along every axis).
+
+    Example:
+        >>> parse_size("256x512"), parse_size("64")
+        ((256, 512), (64,))
+    """
     if text is None:
         return None
     try:
         size = tuple(int(p) for p in text.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"cannot read size {text!r}; write it as HxW, e.g. 256x256") from None
+        raise ConfigError(f"cannot read {name} {text!r}; write it as N or HxW, e.g. 256x256") from None
+    if len(size) > max_dims:
+        raise ConfigError(f"{name} {text!r} has {len(size)} sides; write it as N or HxW")
     if min(size) < 1:
-        raise ConfigError(f"size must be positive, got {text!r}")
+        raise ConfigError(f"{name} must be positive, got {text!r}")
     return size
 
 
-def parse_bits(text: str) -> int | None:
+def loader_size(text: str | None, name: str) -> int | tuple[int, int] | None:
+    """A crop/resize for a loader: N (square) or (H, W)."""
+    size = parse_size(text, name, max_dims=2)
+    return None if size is None else size[0] if len(size) == 1 else (size[0], size[1])
+
+
+def parse_budget(text: str | None, name: str = "--params") -> int | None:
+    """'200k' -> 200000: a positive parameter count."""
+    from ..utils import parse_count
+
+    try:
+        count = parse_count(text)
+    except OverflowError:
+        raise ConfigError(f"{name} must be a finite count, got {text!r}") from None
+    if count is not None and count < 1:
+        raise ConfigError(f"{name} must be a positive count (e.g. 200k), got {text!r}")
+    return count
+
+
+def parse_bits(text: str, name: str = "--bits") -> int | None:
     """'8' -> 8, 'fp16' -> None (float16 storage)."""
     if text.lower() in ("fp16", "16f", "half", "float16"):
         return None
     try:
-        return int(text)
+        bits = int(text)
     except ValueError:
-        raise ConfigError(f"--bits must be an integer from 2 to 16 or 'fp16', got {text!r}") from None
+        bits = 0
+    if not 2 <= bits <= 16:
+        raise ConfigError(f"{name} must be an integer from 2 to 16 or 'fp16', got {text!r}")
+    return bits
+
+
+def split_list(text: str, parse: Callable[[str], Any]) -> list[Any]:
+    """'2k,4k' -> [parse('2k'), parse('4k')]."""
+    return [parse(p.strip()) for p in text.split(",") if p.strip()]
+
+
+# ---- which options apply to which kind -----------------------------------------------------
+
+def kinds_with(option: str, facts: str) -> list[str]:
+    """Registered kinds whose `facts` ("load_options", "render_options", "loss_terms") name `option`."""
+    return [k.name for k in KINDS.values() if option in getattr(k, facts)]
+
+
+def for_kinds(option: str, facts: str) -> str:
+    """A help prefix like 'video: ' derived from the registered kinds."""
+    return f"{'/'.join(kinds_with(option, facts)) or 'no kind'}: "
+
+
+def check_applies(kind: str, options: dict[str, Any], facts: str) -> None:
+    """Refuse an option that the signal's kind does not take, naming the kinds that do."""
+    known = getattr(get_kind(kind), facts)
+    for name, value in options.items():
+        if value is not None and value is not False and name not in known:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} applies to {' and '.join(kinds_with(name, facts)) or 'no'} signals, "
+                              f"not to this {kind} signal")
+
+
+def signal_kind(path: Path, kind: str | None) -> str | None:
+    """The kind a file will be loaded as (None when it does not exist: loading says so)."""
+    from ..signals import detect_kind
+
+    if kind is not None:
+        return get_kind(kind).name
+    return detect_kind(path) if path.exists() else None
+
+
+# ---- output --------------------------------------------------------------------------------
+
+def nearest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
+    return difflib.get_close_matches(word, list(names), n=n, cutoff=0.0)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy / torch scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no inf or nan
+    return value
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """Exactly one JSON object on stdout (the only thing a --json command prints there)."""
+    typer.echo(json.dumps(_plain(data), default=str))
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"inrkit {__version__}")
+        raise typer.Exit()

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from .. import progress
 from ..errors import ConfigError
-from .common import console, parse_bits
-
-
+from .common import (DEVICE_HELP, console, emit_json, fraction, loader_size, parse_bits, parse_budget, positive,
+                     split_list)
+from .fit import JSON_HELP
 
 
 def _print(rows: dict[str, str], title: str) -> None:
     from rich.table import Table
-
 
     table = Table(title=title, show_header=False)
     for key, value in rows.items():
@@ -27,25 +28,32 @@ def export(
     weights: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     bits: Annotated[str, typer.Option(help="weight bit width 2-16, or fp16")] = "8",
     per_channel: Annotated[bool, typer.Option(help="one scale per output channel")] = False,
-    prune: Annotated[float, typer.Option(help="fraction of smallest weights set to zero")] = 0.0,
+    prune: Annotated[float, typer.Option(parser=fraction, help="fraction of smallest weights set to zero")] = 0.0,
     buffer_bits: Annotated[str, typer.Option(help="bit width of fixed buffers (e.g. FFN's B), or fp16")] = "16",
-    signal: Annotated[Optional[Path], typer.Option(help="the signal, for quality and QAT [default: the one "
-                                                        "the weights name, if it is still there]")] = None,
-    qat_steps: Annotated[int, typer.Option(help="quantisation-aware fine-tuning steps")] = 0,
-    qat_lr: Annotated[Optional[float], typer.Option(help="QAT learning rate [default: recipe lr / 10]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="the .inrz file [default: next to the weights]")] = None,
+    signal: Annotated[Optional[Path], typer.Option(help="the signal, for quality and QAT",
+                                                   show_default="the one the weights name, if it is still there")] = None,
+    qat_steps: Annotated[int, typer.Option(min=0, help="quantisation-aware fine-tuning steps")] = 0,
+    qat_lr: Annotated[Optional[float], typer.Option(parser=positive, help="QAT learning rate",
+                                                    show_default="recipe lr / 10")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + " (where QAT runs)")] = "auto",
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Quantise and entropy-code fitted weights into one .inrz file; print its size, bpp and quality."""
-    from ..export import load
-    from ..export import compress
+    from ..export import compress, load
+    from ..utils import resolve_device
 
-    if qat_steps < 0:
-        raise ConfigError(f"--qat-steps must be 0 or more, got {qat_steps}")
-    model = load(weights)
+    weight_bits, fixed_bits = parse_bits(bits), parse_bits(buffer_bits, "--buffer-bits")
+    model = load(weights, device=resolve_device(device))
     folder = weights if weights.is_dir() else weights.parent
     target = out or folder / f"model-{bits}bit{'-pc' if per_channel else ''}.inrz"
-    stats = compress(model, target, parse_bits(bits), per_channel=per_channel, prune=prune,
-                     buffer_bits=parse_bits(buffer_bits), signal=signal, qat_steps=qat_steps, qat_lr=qat_lr)
+    with progress.quiet(quiet):
+        stats = compress(model, target, weight_bits, per_channel=per_channel, prune=prune, buffer_bits=fixed_bits,
+                         signal=signal, qat_steps=qat_steps, qat_lr=qat_lr)
+    if json_:
+        emit_json(stats.to_dict())
+        return
     rows = {"file": stats.path, "bytes": f"{stats.bytes:,}", "parameters": f"{stats.params:,}",
             "bits / parameter": f"{stats.bits_per_param:.3f}",
             "bpp (bits / sample)": f"{stats.bpp:.4f}" if stats.bpp is not None else "n/a",
@@ -61,41 +69,76 @@ def export(
 
 def decode(
     file: Annotated[Path, typer.Argument(help="an .inrz file")],
-    out: Annotated[Optional[Path], typer.Option(help="output file (.png, .wav, .mp4, .ply, ...)")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output file (.png, .wav, .mp4, .ply, ...)",
+                                                show_default="the .inrz file with the kind's suffix")] = None,
+    scale: Annotated[Optional[float], typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
+                                                   show_default="1")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Rebuild the model from an .inrz file alone and render its signal."""
-    from ..signals import get_kind
     from ..export import decompress
     from ..inference import render, write_reconstruction
+    from ..signals import get_kind
+    from ..utils import resolve_device
 
-    model = decompress(file)
+    model = decompress(file, device=resolve_device(device))
     info = model.signal_info
     array = render(model, info, scale=scale)
     target = out or file.with_suffix(get_kind(info.kind).extension)
     write_reconstruction(array, info, target)
+    if json_:
+        emit_json({"model": model.model_info.name, "kind": info.kind, "shape": list(array.shape), "wrote": target})
+        return
     _print({"model": model.model_info.name, "signal": f"{info.kind} {' x '.join(map(str, array.shape))}",
-                   "wrote": str(target)}, title="decoded")
+            "wrote": str(target)}, title="decoded")
+
+
+def _rd_bits(text: str) -> int:
+    bits = parse_bits(text)
+    if bits is None:  # the sweep labels and plots integer widths
+        raise ConfigError("rd --bits takes integer bit widths from 2 to 16 (fp16 is for `inrkit export`)")
+    return bits
 
 
 def rd(
     images: Annotated[list[Path], typer.Argument(help="image files")],
-    model: Annotated[str, typer.Option(help="backbone")] = "siren",
+    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     params: Annotated[str, typer.Option(help="comma-separated parameter budgets, e.g. 2k,4k,8k")] = "2k,4k,8k",
-    bits: Annotated[str, typer.Option(help="comma-separated bit widths")] = "8,10,12",
-    steps: Annotated[int, typer.Option(help="fit steps per model")] = 500,
-    lr: Annotated[Optional[float], typer.Option(help="learning rate [default: recipe]")] = None,
-    crop: Annotated[Optional[int], typer.Option(help="centre crop to NxN before fitting")] = None,
-    size: Annotated[Optional[int], typer.Option(help="then resize to NxN")] = None,
+    bits: Annotated[str, typer.Option(help="comma-separated bit widths (2-16)")] = "8,10,12",
+    steps: Annotated[int, typer.Option(min=1, help="fit steps per model")] = 500,
+    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+                                                show_default="the backbone's recipe")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="centre crop to N or HxW before fitting",
+                                                show_default="no crop")] = None,
+    size: Annotated[Optional[str], typer.Option(help="then resize to N or HxW", show_default="as loaded")] = None,
     out: Annotated[Path, typer.Option(help="folder for rd.json, rd.png and the .inrz files")] = Path("rd"),
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Rate-distortion sweep: model sizes x bit widths over images, against JPEG, WebP and published codecs."""
-    from ..utils import parse_count
     from ..bench.rd import run_rd
+    from ..utils import resolve_device
 
-    budgets = [parse_count(p) for p in params.split(",") if p.strip()]
-    widths = [int(b) for b in bits.split(",") if b.strip()]
-    result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr, crop=crop, size=size,
-                    out=out)
+    resolve_device(device)  # fail on a bad device before any fit
+    budgets = split_list(params, parse_budget)
+    widths = split_list(bits, _rd_bits)
+    if not budgets or not widths:
+        raise ConfigError("rd needs at least one --params budget and one --bits width")
+    extra = _rd_extras(run_rd, device=device, seed=seed)
+    with progress.quiet(quiet):
+        result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr,
+                        crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out, **extra)
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
+
+
+def _rd_extras(run_rd: Any, **options: Any) -> dict[str, Any]:
+    """Pass --device/--seed where `run_rd` takes them; refuse a non-default value it cannot honour yet."""
+    accepted = inspect.signature(run_rd).parameters
+    defaults = {"device": "auto", "seed": 0}
+    for name, value in options.items():
+        if name not in accepted and value != defaults[name]:
+            raise ConfigError(f"rd: --{name} is not supported by this version of inrkit.bench.rd")
+    return {k: v for k, v in options.items() if k in accepted}

@@ -2,79 +2,125 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .. import progress
 from . import tables as summary
-from .common import console, err_console, parse_size
+from .common import (DEVICE_HELP, check_applies, console, emit_json, err_console, for_kinds, kinds_with,
+                     loader_size, nearest, non_negative, parse_budget, parse_size, positive, signal_kind)
+
+JSON_HELP = "print one JSON object on stdout and nothing else"
+LOAD, RENDER = "load_options", "render_options"
 
 
 def fit(
     signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
-    steps: Annotated[int, typer.Option(help="optimisation steps")] = 2000,
-    lr: Annotated[Optional[float], typer.Option(help="learning rate [default: the backbone's recipe]")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option(help="final lr factor, 1 = constant [default: recipe]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="samples per step [default: whole signal]")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width")] = None,
-    width: Annotated[Optional[int], typer.Option(help="hidden width (hidden_features)")] = None,
-    layers: Annotated[Optional[int], typer.Option(help="hidden layers (hidden_layers)")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: from the file suffix]")] = None,
-    seed: Annotated[int, typer.Option(help="random seed (init and sampling)")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
-    target_psnr: Annotated[Optional[float], typer.Option(help="stop once this PSNR (dB) is reached")] = None,
-    eikonal: Annotated[float, typer.Option(help="weight of the eikonal term for --kind sdf (0 = off)")] = 0.0,
-    out: Annotated[Optional[Path], typer.Option(help="run folder [default: runs/<signal>-<model>-<time>]")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="optimisation steps")] = 2000,
+    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+                                                show_default="the backbone's recipe")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(parser=positive, help="final lr factor, 1 = constant",
+                                                      show_default="the recipe's")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="samples per step",
+                                                      show_default="the recipe's, else the whole signal")] = None,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width",
+                                                  show_default="the recipe's width")] = None,
+    width: Annotated[Optional[int], typer.Option(min=1, help="hidden width (hidden_features)",
+                                                 show_default="the recipe's")] = None,
+    layers: Annotated[Optional[int], typer.Option(min=0, help="hidden layers (hidden_layers)",
+                                                  show_default="the recipe's")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="stop once this PSNR (dB) is reached",
+                                                         show_default="run every step")] = None,
+    eikonal: Annotated[float, typer.Option(parser=non_negative, help="weight of the eikonal term (0 = off; "
+                                           f"{'/'.join(kinds_with('eikonal', 'loss_terms'))} only)")] = 0.0,
+    out: Annotated[Optional[Path], typer.Option(help="run folder", show_default="runs/<signal>-<model>-<time>")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
-    frames: Annotated[Optional[int], typer.Option(help="video: number of frames to take")] = None,
-    stride: Annotated[Optional[int], typer.Option(help="video: keep every n-th frame")] = None,
-    size: Annotated[Optional[str], typer.Option(help="video: resize frames to HxW, e.g. 64x150")] = None,
-    start: Annotated[Optional[int], typer.Option(help="video: index of the first frame")] = None,
-    eval_res: Annotated[Optional[int], typer.Option(help="shapes: IoU grid resolution (8-512) [default: 128]")] = None,
+    checkpoint: Annotated[bool, typer.Option(help="keep a resumable checkpoint.pt in the run folder")] = True,
+    plots: Annotated[bool, typer.Option(help="write curve.png and comparison.png")] = True,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    crop: Annotated[Optional[str], typer.Option(help=for_kinds("crop", LOAD) + "centre crop to N or HxW",
+                                                show_default="no crop")] = None,
+    size: Annotated[Optional[str], typer.Option(help=for_kinds("size", LOAD) + "resize to N or HxW (after --crop)",
+                                                show_default="as loaded")] = None,
+    normalize: Annotated[bool, typer.Option(help=for_kinds("normalize", LOAD) + "scale the peak to 1")] = False,
+    frames: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("frames", LOAD) + "number of frames to take",
+                                                  show_default="all")] = None,
+    stride: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("stride", LOAD) + "keep every n-th frame",
+                                                  show_default="1")] = None,
+    start: Annotated[Optional[int], typer.Option(min=0, help=for_kinds("start", LOAD) + "index of the first frame",
+                                                 show_default="0")] = None,
+    eval_res: Annotated[Optional[int], typer.Option(help=for_kinds("eval_res", LOAD) + "IoU grid resolution (8-512)",
+                                                    show_default="128")] = None,
 ) -> None:
     """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
     from ..fit import FitConfig
     from ..runs import run_fit
 
-    config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet, loss_terms={"eikonal": eikonal} if eikonal else {})
-    signal_options = {k: v for k, v in dict(frames=frames, stride=stride, size=size, start=start,
+    signal_options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"),
+                                            normalize=normalize or None, frames=frames, stride=stride, start=start,
                                             eval_res=eval_res).items() if v is not None}
-    result, run = run_fit(signal, model, out=out, config=config, params=params, kind=kind, resume=resume,
-                          signal_options=signal_options,
-                          model_options={"hidden_features": width, "hidden_layers": layers})
-    console.print(summary.fit_table(result, run))
+    loss_terms = {"eikonal": eikonal} if eikonal else {}
+    kind_name = signal_kind(signal, kind)
+    if kind_name is not None:
+        check_applies(kind_name, signal_options, LOAD)
+        check_applies(kind_name, loss_terms, "loss_terms")
+    config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
+                       target_psnr=target_psnr, progress=not quiet, loss_terms=loss_terms)
+    with progress.quiet(quiet):
+        result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
+                              resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,
+                              model_options={"hidden_features": width, "hidden_layers": layers})
+    if json_:
+        emit_json({"run": run, **json.loads((run / "metrics.json").read_text())})
+    else:
+        console.print(summary.fit_table(result, run))
     if result.interrupted:
-        err_console.print(f"interrupted at step {result.steps}: saved what was learnt; "
-                          f"continue with --out {run} --resume")
+        err_console.print(f"interrupted at step {result.steps}: saved what was learnt"
+                          + (f"; continue with --out {run} --resume" if checkpoint else ""))
         raise typer.Exit(130)
 
 
 def render(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
-    scale: Annotated[Optional[float], typer.Option(help="resolution factor (2 = twice each side)")] = None,
-    size: Annotated[Optional[str], typer.Option(help="explicit size, e.g. 512x512")] = None,
-    rate: Annotated[Optional[float], typer.Option(help="audio: sample rate in Hz [default: the original]")] = None,
-    fps: Annotated[Optional[float], typer.Option(help="video: frame rate, same duration [default: original]")] = None,
-    frames: Annotated[Optional[int], typer.Option(help="video: number of frames over the same duration")] = None,
-    res: Annotated[Optional[int], typer.Option(help="shapes: marching-cubes grid resolution, e.g. 256")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="output file [default: next to the weights]")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    scale: Annotated[Optional[float], typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
+                                                   show_default="1")] = None,
+    size: Annotated[Optional[str], typer.Option(help="explicit size, N or HxW, e.g. 512x512",
+                                                show_default="the fitted size x --scale")] = None,
+    rate: Annotated[Optional[float], typer.Option(parser=positive, help=for_kinds("rate", RENDER) + "sample rate in Hz",
+                                                  show_default="the original")] = None,
+    fps: Annotated[Optional[float], typer.Option(parser=positive, help=for_kinds("fps", RENDER) +
+                                                 "frame rate, same duration", show_default="the original")] = None,
+    frames: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("frames", RENDER) +
+                                                  "number of frames over the same duration",
+                                                  show_default="the original")] = None,
+    res: Annotated[Optional[int], typer.Option(help=for_kinds("res", RENDER) + "marching-cubes grid resolution",
+                                               show_default="the fit's evaluation grid")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output file", show_default="next to the weights")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Rebuild a model from its weights alone and render the signal at any resolution."""
     from ..export import load
-    from ..inference import write_reconstruction
     from ..inference import render as render_signal
+    from ..inference import write_reconstruction
     from ..signals import get_kind
     from ..utils import resolve_device
 
+    dims = parse_size(size)
     model = load(run, device=resolve_device(device))
     info = model.signal_info
     kind_options = {k: v for k, v in dict(rate=rate, fps=fps, frames=frames, res=res).items() if v is not None}
-    array = render_signal(model, info, scale=scale, size=parse_size(size), **kind_options)
+    check_applies(info.kind, kind_options, RENDER)
+    if dims is not None and len(dims) == 1 and info.shape:
+        dims = dims * len(info.shape)  # N means N along every axis
+    array = render_signal(model, info, scale=scale, size=dims, **kind_options)
     folder = run if run.is_dir() else run.parent
     target = out or folder / f"render-{'x'.join(map(str, array.shape[:-1]))}{get_kind(info.kind).extension}"
     write_reconstruction(array, info, target)
@@ -84,8 +130,9 @@ def render(
 def eval_(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     signal: Annotated[Path, typer.Argument(help="the signal to compare against")],
-    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: the model's]")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="the model's")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Metrics of a saved model against a signal."""
     from ..errors import SignalError
@@ -99,10 +146,27 @@ def eval_(
     # Any grid size is fine (a model is a continuous function); the channels must agree.
     if target.channels != model.signal_info.channels:
         raise SignalError(f"{signal}: has {target.channels} channels, the model {model.signal_info.channels}")
-    console.print(summary.metrics_table(evaluate(model, target), title=f"{run} vs {signal}"))
+    metrics = evaluate(model, target)
+    if json_:
+        emit_json({"run": run, "signal": signal, "kind": target.kind, "metrics": metrics})
+    else:
+        console.print(summary.metrics_table(metrics, title=f"{run} vs {signal}"))
 
 
-def models(pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e.g. 's*'")] = None) -> None:
+def models(
+    pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e.g. 's*'", show_default="all")] = None,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """Registered backbones, their recipe per signal kind and parameter counts at the default size."""
-    console.print(summary.models_table(pattern))
+    from ..errors import ModelError
+    from ..models import MODELS, list_models
 
+    names = list_models(pattern)
+    if not names:
+        close = nearest((pattern or "").strip("*?[]"), MODELS)
+        raise ModelError(f"no backbone matches {pattern!r}; nearest: {', '.join(close)}")
+    rows = summary.model_rows(names)
+    if json_:
+        emit_json({"models": rows})
+    else:
+        console.print(summary.models_table(rows))

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from ..models import MODELS, list_models
+from ..models import MODELS
 from ..models.registry import _build
 from ..signals import KINDS
 from ..utils import count_params
@@ -45,27 +45,40 @@ def fit_table(result: Any, run: Path) -> Table:
     return table
 
 
-def _params_at_default(name: str, kind: str) -> str:
+def _params_at_default(name: str, kind: str) -> int | str:
     entry = MODELS[name]
     n_in, n_out = KINDS[kind].coord_dims, KINDS[kind].channels
     kwargs = {**entry.recipe(kind).model_kwargs(None), "in_features": n_in, "out_features": n_out}
     try:
-        return f"{count_params(_build(entry, kwargs, device=torch.device('meta'))):,}"
+        return count_params(_build(entry, kwargs, device=torch.device("meta")))
     except Exception as exc:  # a backbone that cannot run on this kind says why
         return f"n/a ({exc})"
 
 
-def models_table(pattern: str | None = None) -> Table:
+def model_rows(names: list[str]) -> list[dict[str, Any]]:
+    """Each backbone's paper and, per registered kind, its recipe defaults, lr and parameter count."""
+    rows = []
+    for name in names:
+        entry = MODELS[name]
+        kinds = {}
+        for kind in KINDS:
+            recipe = entry.recipe(kind)
+            kinds[kind] = {"defaults": recipe.model_kwargs(None), "lr": recipe.lr, "lr_decay": recipe.lr_decay,
+                           "params": _params_at_default(name, kind)}
+        rows.append({"name": name, "paper": entry.paper, "kinds": kinds})
+    return rows
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="inrkit backbones (recipes per signal kind)")
     for col in ("model", "kind", "defaults", "lr", "params"):
         table.add_column(col, justify="right" if col == "params" else "left")
-    for name in list_models(pattern):
-        entry = MODELS[name]
-        for i, kind in enumerate(KINDS):
-            recipe = entry.recipe(kind)
-            defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in recipe.model_kwargs(None).items()) or "-"
-            lr = f"{recipe.lr:g}" + (f" → ×{recipe.lr_decay:g}" if recipe.lr_decay != 1 else "")
-            label = f"[bold]{name}[/]\n[dim]{entry.paper}[/]" if i == 0 else ""
-            table.add_row(label, kind, defaults, lr,
-                          _params_at_default(name, kind), end_section=i == len(KINDS) - 1)
+    for row in rows:
+        for i, (kind, facts) in enumerate(row["kinds"].items()):
+            defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in facts["defaults"].items()) or "-"
+            lr = f"{facts['lr']:g}" + (f" → ×{facts['lr_decay']:g}" if facts["lr_decay"] != 1 else "")
+            label = f"[bold]{row['name']}[/]\n[dim]{row['paper']}[/]" if i == 0 else ""
+            params = facts["params"]
+            table.add_row(label, kind, defaults, lr, f"{params:,}" if isinstance(params, int) else params,
+                          end_section=i == len(row["kinds"]) - 1)
     return table

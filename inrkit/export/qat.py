@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .. import progress as progress_display
 from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config, train_step
 from ..inference import OutputMap
 from ..samplers import make_sampler
@@ -49,7 +50,7 @@ def _detach(attached: list[tuple[nn.Module, str, torch.Tensor | None]]) -> None:
 
 
 def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps: int, lr: float | None = None,
-                       seed: int = 0, device: str = "cpu") -> nn.Module:
+                       seed: int = 0, device: str | None = None, progress: bool | None = None) -> nn.Module:
     """A copy of `model` fine-tuned for `steps` with the storage quantisation in the loop.
 
     Args:
@@ -59,12 +60,14 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
         steps: optimisation steps.
         lr: learning rate (default: a tenth of the backbone's recipe for the signal kind).
         seed: sampler seed.
-        device: where to train.
+        device: where to train (the model's own device when None).
+        progress: show a progress task (None: unless inside `inrkit.progress.quiet()`).
 
     Example:
         >>> tuned = finetune_quantized(result.model, sig, QuantSpec(bits=6), steps=200)  # doctest: +SKIP
     """
     model = copy.deepcopy(model)
+    device = device or str(next(model.parameters()).device)
     cfg = resolve_config(FitConfig(steps=steps, seed=seed, device=device, progress=False), model, signal)
     dev = resolve_device(cfg.device)
     generator = seed_everything(seed)
@@ -72,11 +75,14 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
     sampler, _ = make_sampler(signal, cfg.batch_size, OutputMap.of(model, signal.info).to_model, dev, generator)
     attached = _attach(model, spec)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
+    bar = progress_display.task(f"QAT {model.model_info.name} {spec.bits or 'fp16'} bit", steps, progress=progress)
     try:
         for step in range(steps):
             loss = train_step(model, optimizer, next(sampler), LOSSES[model.model_info.loss])
             if not torch.isfinite(torch.tensor(loss)):
                 raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
+            bar.advance(loss=loss)
     finally:
+        bar.close()
         _detach(attached)
     return model.cpu().eval()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import progress
 from .shape_geometry import Shape, WindingNumber, inside, sample_surface, unsigned_distance
 
 CACHE_VERSION = 1
@@ -110,13 +111,21 @@ def _compute_samples(shape: Shape, kind: str, settings: ShapeSampling) -> dict[s
         n_surface = 0
     parts = [sample_surface(shape, n, rng) + rng.normal(0, s, (n, 3)) for n, s in zip(n_near, settings.sigmas)]
     off = np.clip(np.concatenate(parts + [rng.uniform(-1, 1, (n_uniform, 3))]), -1, 1)
-    occ = inside(shape, off, _winding(shape))
-    if kind == "occupancy":
-        return {"points": off.astype(np.float32), "values": occ.astype(np.float32)}
-    sdf = np.where(occ, -1.0, 1.0) * unsigned_distance(shape, off)
+    winding, chunks = _winding(shape), np.array_split(np.arange(len(off)), 10)
+    # The labels are per point, so chunks give progress for the minute a first mesh fit takes.
+    with progress.task(f"preparing {kind} samples (cached for next time)", len(chunks) + (kind != "occupancy")) as bar:
+        occ = np.concatenate([_step(bar, inside(shape, off[idx], winding)) for idx in chunks])
+        if kind == "occupancy":
+            return {"points": off.astype(np.float32), "values": occ.astype(np.float32)}
+        sdf = np.where(occ, -1.0, 1.0) * _step(bar, unsigned_distance(shape, off))
     points = np.concatenate([sample_surface(shape, n_surface, rng), off])
     values = np.concatenate([np.zeros(n_surface), sdf])
     return {"points": points.astype(np.float32), "values": np.clip(values, -1, 1).astype(np.float32)}
+
+
+def _step(bar: progress.Task, result: np.ndarray) -> np.ndarray:
+    bar.advance()
+    return result
 
 
 def _winding(shape: Shape) -> WindingNumber | None:
@@ -154,7 +163,9 @@ def _label_grid(shape: Shape, res: int) -> np.ndarray:
         r //= 2
     occ = inside(shape, cell_centres_3d(r), winding).reshape(r, r, r)
     rng = np.random.default_rng(0)
+    bar = progress.task(f"labelling the {res}³ evaluation grid (cached for next time)", int(np.log2(res // r)))
     while r < res:
+        bar.advance()
         surface = np.zeros((r, r, r), bool)
         pts = sample_surface(shape, 64 * r * r, rng)  # dense enough to touch every cell the surface crosses
         idx = np.clip(((pts + 1) / 2 * r).astype(int), 0, r - 1)
@@ -167,4 +178,5 @@ def _label_grid(shape: Shape, res: int) -> np.ndarray:
         r *= 2
         flat = np.flatnonzero(unsure)
         occ.reshape(-1)[flat] = inside(shape, cell_centres_3d(r, flat), winding)
+    bar.close()
     return occ.reshape(-1)
