@@ -290,10 +290,26 @@ def resolve(spec: BenchSpec) -> list[Case]:
         kind_fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
         for model in models:
             fit, params = {**kind_fit, **model.fit}, model.params if model.params is not None else spec.params
-            payload = {"model": model.name, "overrides": model.overrides, "params": params, "fit": fit,
-                       "load": settings, "kind": kind}
-            if spec.runner != "fit" or spec.options:  # plain fit cases keep the hashes of earlier stores
-                payload.update(runner=spec.runner, options=spec.options)
-            cases.extend(Case(path, kind, model, seed, fit, settings, params, spec.device, config_hash(payload),
-                              spec.runner, dict(spec.options)) for seed in spec.seeds)
+            cases.extend(make_case(path, kind, model, seed, fit=fit, load=settings, params=params,
+                                   device=spec.device, runner=spec.runner, options=spec.options)
+                         for seed in spec.seeds)
     return cases
+
+
+def make_case(signal: str, kind: str, model: ModelSpec, seed: int = 0, *, fit: dict[str, Any] | None = None,
+              load: dict[str, Any] | None = None, params: int | None = None, device: str = "auto",
+              runner: str = "fit", options: dict[str, Any] | None = None) -> Case:
+    """One Case with its config hash: everything that changes the result is in the hash, so a store
+    keeps a changed case apart from the old one. Scripts with their own case lists build them here.
+
+    Example:
+        >>> case = make_case("a.png", "image", ModelSpec("siren", "siren"), fit={"steps": 10})
+        >>> case.key[1:3], len(case.config_hash)
+        (('siren', 0), 12)
+    """
+    fit, load, options = dict(fit or {}), dict(load or {}), dict(options or {})
+    payload = {"model": model.name, "overrides": model.overrides, "params": params, "fit": fit, "load": load,
+               "kind": kind}
+    if runner != "fit" or options:  # plain fit cases keep the hashes of earlier stores
+        payload.update(runner=runner, options=options)
+    return Case(signal, kind, model, seed, fit, load, params, device, config_hash(payload), runner, options)

@@ -63,6 +63,7 @@ class ResultStore:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / self.FILENAME
+        self.folder.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute(SCHEMA)
             if "extra" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:  # a store from before it
