@@ -4,31 +4,40 @@ Each row fits a centre crop of Kodak's kodim23 with the same width, depth, learn
 target range and number of steps as the authors' script did in that note (seed 0, 2 threads,
 full batch except FKAN at 256²), and records PSNR (output clamped to [0, 1], peak 1) and the median
 seconds per step after 5 warm-up steps. The authors' figures sit beside ours in
-`benchmarks/results/authors_cpu.md`; finished cases are kept in `authors_cpu.json` and skipped on
-re-runs (use --force to redo them). Backbones not (yet) registered are skipped with a note.
+`benchmarks/results/authors_cpu.md`. To run the authors' code itself beside inrkit on this machine,
+see `/work/shared/anchors/README.md`.
+
+Each (row, size) is one case of the `inrkit.bench` runner with this script's own case runner
+("authors_cpu", registered below): finished cases are kept in `results/authors_cpu/results.sqlite`
+and skipped on re-runs (use --force to redo them); cases that failed (e.g. a backbone not registered)
+are retried. The table is rebuilt from that store.
 
 Usage:
     .venv/bin/python benchmarks/authors_cpu.py --quick            # 64² only, 100 steps
     .venv/bin/python benchmarks/authors_cpu.py --sizes 64         # the authors' 64² column (300 steps)
     .venv/bin/python benchmarks/authors_cpu.py --sizes 64 256     # both columns (256² takes ~1 s/step)
+    .venv/bin/python benchmarks/authors_cpu.py --report-only      # only rewrite the table from the store
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
 import torch
 
-from inrkit import FitConfig, create_model, fit, list_models, load_signal
+from inrkit import FitConfig, create_model, fit, load_signal
+from inrkit.bench import BenchSpec, CaseContext, ModelSpec, ResultStore, register_runner, run_cases
+from inrkit.bench.spec import Case, make_case
+from inrkit.bench.store import row_key
 from inrkit.models import get_entry
 from inrkit.utils import count_params
 
@@ -36,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 IMAGE = HERE.parents[1] / "shared" / "data" / "kodak" / "kodim23.png"
 RESULTS = HERE / "results"
 WARMUP = 5
+SIZES = (64, 256)
 
 
 @dataclass(frozen=True)
@@ -123,23 +133,53 @@ def siren_reference_step(signal, repeats: int = 7) -> float:
     return float(statistics.median(times[2:]))
 
 
-def run_case(row: Row, size: int, steps: int) -> dict:
-    """Fit one row at one size; return PSNR, median s/step after warm-up, parameter count."""
-    signal = crop(size, row.minmax)
+def cases_for(rows: list[Row], sizes: list[int], quick: bool) -> list[Case]:
+    """One bench case per (row, size): the row's constructor, lr, schedule and batch; crop and scaling as options."""
+    return [make_case(str(IMAGE), "image", ModelSpec(row.model, row.key, dict(row.kwargs)), 0, device="cpu",
+                      fit={"steps": 100 if quick else row.steps[s], "lr": row.lr, "lr_decay": row.decay,
+                           "batch_size": row.batch.get(s)},
+                      options={"size": s, "minmax": row.minmax, "target_range": row.target_range},
+                      runner="authors_cpu")
+            for row in rows for s in sizes]
+
+
+@register_runner("authors_cpu")
+def authors_case(case: Case, context: CaseContext) -> dict[str, Any]:
+    """Fit one row at one size; PSNR, median s/step after warm-up, SIREN's s/step timed beside it, size."""
+    signal = crop(case.options["size"], case.options["minmax"])
     reference = siren_reference_step(signal)
-    kwargs, notes = _accepted(row.model, row.kwargs)
-    torch.manual_seed(0)
-    model = create_model(row.model, signal=signal, **kwargs)
-    if row.target_range is not None:
-        model.target_range = row.target_range
+    kwargs, notes = _accepted(case.model.name, case.model.overrides)
+    torch.manual_seed(case.seed)
+    model = create_model(case.model.name, signal=signal, **kwargs)
+    if case.options["target_range"] is not None:
+        model.target_range = tuple(case.options["target_range"])
     times: list[float] = []
-    config = FitConfig(steps=steps, lr=row.lr, lr_decay=row.decay, batch_size=row.batch.get(size), seed=0,
-                       device="cpu", log_every=1, eval_every=steps, progress=False)
-    result = fit(model, signal, config, callback=lambda r: times.append(r["seconds"]))
+    steps = case.fit["steps"]
+    config = FitConfig(**case.fit, seed=case.seed, device=case.device, log_every=1, eval_every=steps, progress=False)
+    on_step = context.on_step or (lambda step: None)
+    result = fit(model, signal, config, callback=lambda r: (times.append(r["seconds"]), on_step(int(r["step"]))))
+    if result.interrupted:
+        raise KeyboardInterrupt
     per_step = np.diff([0.0] + times)[WARMUP:]
     reference = (reference + siren_reference_step(signal)) / 2  # load before and after the case
-    return {"psnr": result.metrics["psnr"], "s_per_step": float(statistics.median(per_step)), "siren_s": reference,
-            "params": count_params(model), "steps": steps, "kwargs": model.model_info.kwargs, "notes": notes}
+    return {"metrics": {"psnr": result.metrics["psnr"], "s_per_step": float(statistics.median(per_step)),
+                        "siren_s": reference},
+            "params": count_params(model), "steps": steps, "seconds": result.seconds, "device": case.device,
+            "extra": {"kwargs": model.model_info.kwargs, "notes": notes}}
+
+
+def stored_results(store: ResultStore, cases: list[Case]) -> dict[str, dict[str, Any]]:
+    """'row@size' -> what the table shows, from the store rows of these cases (a failed case: 'skipped')."""
+    rows = {row_key(r): r for r in store.rows()}
+    results = {}
+    for case in cases:
+        row = rows.get(case.key)
+        if row is None:
+            continue
+        name = f"{case.model.label}@{case.options['size']}"
+        results[name] = ({"skipped": row["error"]} if row["status"] != "ok" else
+                         {**row["metrics"], "params": row["params"], "steps": row["steps"], **row["extra"]})
+    return results
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -197,41 +237,29 @@ def report(results: dict, sizes: list[int], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64], choices=[64, 256])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64], choices=list(SIZES))
     parser.add_argument("--quick", action="store_true", help="64² only, 100 steps (PSNR not comparable)")
     parser.add_argument("--models", nargs="+", help="row keys to run (default: all)")
-    parser.add_argument("--force", action="store_true", help="re-run cases already in the results file")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the table from the results file")
+    parser.add_argument("--force", action="store_true", help="re-run cases already in the results store")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the table from the results store")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the store folder and the table")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     sizes = [64] if args.quick else args.sizes
-    RESULTS.mkdir(exist_ok=True)
-    store = RESULTS / ("authors_cpu_quick.json" if args.quick else "authors_cpu.json")
-    results = json.loads(store.read_text()) if store.exists() else {}
-    registered = set(list_models())
-    for row in ROWS:
-        if args.report_only or (args.models and row.key not in args.models):
-            continue
-        for s in sizes:
-            key = f"{row.key}@{s}"
-            if key in results and not args.force and "skipped" not in results[key]:
-                continue
-            if row.model not in registered:
-                results[key] = {"skipped": f"model {row.model!r} is not registered"}
-            else:
-                steps = 100 if args.quick else row.steps[s]
-                try:
-                    results[key] = run_case(row, s, steps)
-                except Exception as exc:  # one broken backbone must not lose the others' results
-                    results[key] = {"skipped": f"{type(exc).__name__}: {exc}"}
-                print(key, results[key].get("psnr"), results[key].get("s_per_step"), results[key].get("skipped", ""),
-                      flush=True)
-            store.write_text(json.dumps(results, indent=1))  # record each finished case as it finishes
+    name = "authors_cpu_quick" if args.quick else "authors_cpu"
+    spec = BenchSpec(out=str(args.out / name), device="cpu", retry_errors=True)
+    selected = [r for r in ROWS if not args.models or r.key in args.models]
+    todo = [] if args.report_only else cases_for(selected, sizes, args.quick)
+    if args.force:
+        ResultStore(spec.out).remove({c.key for c in todo})
+    run_cases(todo, spec, report=False)
+    every = cases_for(ROWS, [64] if args.quick else list(SIZES), args.quick)
+    results = stored_results(ResultStore(spec.out), every)
     command = "python benchmarks/authors_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    name = "authors_cpu_quick.md" if args.quick else "authors_cpu.md"
     done_sizes = sorted({int(k.split("@")[1]) for k in results} | set(sizes))
-    (RESULTS / name).write_text(report(results, done_sizes, command.strip()))
-    print((RESULTS / name).read_text())
+    table = args.out / f"{name}.md"
+    table.write_text(report(results, done_sizes, command.strip()))
+    print(table.read_text())
 
 
 if __name__ == "__main__":

@@ -39,10 +39,11 @@ def rd_case(case: Case, context: CaseContext) -> dict[str, Any]:
 
 
 def rd_spec(images: list[str | Path], model: str, params: list[int], bits: list[int], steps: int,
-            lr: float | None, options: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The sweep as a bench spec: images x one model entry per size, seed 0, the "rd" runner."""
+            lr: float | None, options: dict[str, Any], out: Path, device: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """The sweep as a bench spec: images x one model entry per size, one seed, the "rd" runner."""
     image = {**options, **({"lr": lr} if lr is not None else {})}
-    return {"signals": [str(p) for p in images], "kind": "image", "seeds": [0], "steps": steps, "out": str(out),
+    return {"signals": [str(p) for p in images], "kind": "image", "seeds": [seed], "steps": steps, "out": str(out),
+            "device": device,
             "models": [{"name": model, "label": f"{model}-{p}", "params": p} for p in params],
             "runner": "rd", "options": {"bits": list(bits)}, "image": image}
 
@@ -59,7 +60,8 @@ def pareto(bpp: list[float], db: list[float]) -> tuple[list[float], list[float]]
 
 def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (2000, 4000, 8000),
            bits: list[int] = (8, 10, 12), steps: int = 500, lr: float | None = None, crop: int | None = None,
-           size: int | None = None, out: str | Path = "rd", progress: bool = True) -> dict[str, Any]:
+           size: int | None = None, out: str | Path = "rd", device: str = "auto", seed: int = 0,
+           progress: bool = True) -> dict[str, Any]:
     """Sweep sizes x bit widths over images; write rd.json and rd.png into `out`; return the JSON.
 
     Resumable: each finished (image, size) is in `out/results.sqlite`, and a re-run fits only the rest.
@@ -70,9 +72,9 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     """
     out = Path(out)
     images = [Path(p) for p in images]
-    options = {k: v for k, v in dict(crop=crop, size=size).items() if v is not None}
-    run = run_benchmark(rd_spec(images, model, list(params), list(bits), steps, lr, options, out), progress=progress,
-                        report=False)
+    options = {k: v for k, v in {"crop": crop, "size": size}.items() if v is not None}
+    spec = rd_spec(images, model, list(params), list(bits), steps, lr, options, out, device, seed)
+    run = run_benchmark(spec, progress=progress, report=False)
     cases = _per_image(run, steps)
     configs = []
     for p in params:
