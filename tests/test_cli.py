@@ -77,13 +77,13 @@ def test_eval_and_models(run_dir: Path, image_file: Path) -> None:
     (["fit", "{tmp}/corrupt.png"], "cannot read as an image"),
     (["fit", "{tmp}/notes.txt"], "unsupported file type"),
     (["fit", "{img}", "--model", "sirne"], "did you mean 'siren'"),
-    (["fit", "{img}", "--steps", "0"], "steps must be a positive integer"),
-    (["fit", "{img}", "--batch-size", "-1"], "batch-size must be a positive integer"),
+    (["fit", "{img}", "--steps", "0"], "Invalid value for '--steps'"),
+    (["fit", "{img}", "--batch-size", "-1"], "Invalid value for '--batch-size'"),
     (["fit", "{img}", "--out", "{tmp}/notes.txt/run"], "not writable"),
     (["fit", "{img}", "--params", "lots"], "cannot read 'lots'"),
     (["fit", "{img}", "--device", "cuda:7"], "cuda"),
     (["render", "{tmp}/nothing"], "no such weights file"),
-    (["render", "{run}", "--size", "abc"], "cannot read size"),
+    (["render", "{run}", "--size", "abc"], "cannot read --size"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path, image_file: Path,
                                           run_dir: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ app.add_typer(bench.bench_app, name="bench")
 
 
 @app.callback()
-def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback, is_eager=True,
+def _root(version: Annotated[bool | None, typer.Option("--version", callback=version_callback, is_eager=True,
                                                           help="print the version and exit")] = None) -> None:
     """Fit implicit neural representations to images, audio, video and 3-D shapes."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -52,10 +52,10 @@ def _split(items: list[str] | None) -> list[str] | None:
     return [p.strip() for item in items for p in item.split(",") if p.strip()] if items else None
 
 
-def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[str]) -> dict[str, dict[str, Any]]:
+def _kind_settings(pairs: list[str] | None, crop: str | None, size: str | None) -> dict[str, dict[str, Any]]:
     """--set image.crop=128 --set audio.steps=500 (and the --crop/--size shortcuts) -> {kind: {key: value}}."""
-    from ..errors import ConfigError
     from ..bench.spec import parse_value
+    from ..errors import ConfigError
 
     kinds: dict[str, dict[str, Any]] = {}
     for pair in pairs or []:
@@ -74,45 +74,46 @@ def _kind_settings(pairs: list[str] | None, crop: Optional[str], size: Optional[
 @bench_app.command()
 @friendly
 def run(
-    spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (flags override it)")] = None,
-    signals: Annotated[Optional[list[str]], typer.Option("--signals", "-s", help="files, folders or globs",
+    spec: Annotated[Path | None, typer.Argument(help="TOML spec (flags override it)")] = None,
+    signals: Annotated[list[str] | None, typer.Option("--signals", "-s", help="files, folders or globs",
                                                                   show_default="the spec's")] = None,
-    models: Annotated[Optional[list[str]], typer.Option("--models", "-m", help="names, patterns ('s*') or "
+    models: Annotated[list[str] | None, typer.Option("--models", "-m", help="names, patterns ('s*') or "
                                                         "variants ('siren:hidden_layers=1'), comma-separated",
                                                         show_default=FROM_SPEC + "siren")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="comma-separated seeds, e.g. 0,1,2",
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2",
                                                  show_default=FROM_SPEC + "0")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget for every model, e.g. 200k",
+    params: Annotated[str | None, typer.Option(help="parameter budget for every model, e.g. 200k",
                                                   show_default=FROM_SPEC + "each recipe's width")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="optimisation steps per fit",
+    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps per fit",
                                                  show_default=FROM_SPEC + "each recipe's")] = None,
-    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="stop each fit at this PSNR; "
+    target_psnr: Annotated[float | None, typer.Option(parser=positive, help="stop each fit at this PSNR; "
                                                          "time to reach it", show_default=FROM_SPEC + "none")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="per-kind setting KIND.KEY=VALUE "
-                                                      "(e.g. image.lr=1e-3, image.crop=128)")] = None,
-    crop: Annotated[Optional[str], typer.Option(help=f"{'/'.join(kinds_with('crop', 'load_options'))}: "
+    set_: Annotated[list[str] | None, typer.Option("--set", help="per-kind setting KIND.KEY=VALUE "
+                                                      "(e.g. image.lr=1e-3, image.crop=128)",
+                                                      show_default=FROM_SPEC + "none")] = None,
+    crop: Annotated[str | None, typer.Option(help=f"{'/'.join(kinds_with('crop', 'load_options'))}: "
                                                 "centre crop to N or HxW", show_default=FROM_SPEC + "none")] = None,
-    size: Annotated[Optional[str], typer.Option(help=f"{'/'.join(kinds_with('size', 'load_options'))}: "
+    size: Annotated[str | None, typer.Option(help=f"{'/'.join(kinds_with('size', 'load_options'))}: "
                                                 "resize to N or HxW (after --crop)",
                                                 show_default=FROM_SPEC + "as loaded")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="results folder", show_default=FROM_SPEC + "bench")] = None,
-    device: Annotated[Optional[str], typer.Option(help=DEVICE_HELP, show_default=FROM_SPEC + "auto")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="cases at once, each in its own process",
+    out: Annotated[Path | None, typer.Option(help="results folder", show_default=FROM_SPEC + "bench")] = None,
+    device: Annotated[str | None, typer.Option(help=DEVICE_HELP, show_default=FROM_SPEC + "auto")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="cases at once, each in its own process",
                                                    show_default=FROM_SPEC + "1")] = None,
-    executor: Annotated[Optional[str], typer.Option(help="local or ray", show_default=FROM_SPEC + "local")] = None,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address",
+    executor: Annotated[str | None, typer.Option(help="local or ray", show_default=FROM_SPEC + "local")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address",
                                                        show_default=FROM_SPEC + "a local Ray")] = None,
-    isolate: Annotated[Optional[bool], typer.Option("--isolate", help="each case in its own process")] = None,
-    keep_reconstructions: Annotated[Optional[bool], typer.Option("--keep-reconstructions",
+    isolate: Annotated[bool | None, typer.Option("--isolate", help="each case in its own process")] = None,
+    keep_reconstructions: Annotated[bool | None, typer.Option("--keep-reconstructions",
                                                                  help="write every reconstruction file")] = None,
-    retry_errors: Annotated[Optional[bool], typer.Option("--retry-errors", help="re-run failed cases")] = None,
+    retry_errors: Annotated[bool | None, typer.Option("--retry-errors", help="re-run failed cases")] = None,
     published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Run (or resume) a benchmark; finished cases are skipped, so re-run the same command after a kill."""
-    from ..errors import ConfigError
     from ..bench.runner import run_benchmark
     from ..bench.spec import load_spec, make_spec
+    from ..errors import ConfigError
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
@@ -141,9 +142,9 @@ def report(
     published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
 ) -> None:
     """Rebuild the tables and plots of a benchmark folder from its results store."""
-    from ..errors import ConfigError
     from ..bench.report import write_report
     from ..bench.store import ResultStore
+    from ..errors import ConfigError
 
     if not (folder / ResultStore.FILENAME).exists():
         raise ConfigError(f"{folder}: no {ResultStore.FILENAME} here; is it a benchmark folder?")

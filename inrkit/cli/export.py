@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from .. import progress
 from ..errors import ConfigError
-from .common import (DEVICE_HELP, console, emit_json, fraction, loader_size, parse_bits, parse_budget, positive,
-                     split_list)
+from .common import (
+    DEVICE_HELP,
+    console,
+    emit_json,
+    fraction,
+    loader_size,
+    parse_bits,
+    parse_budget,
+    positive,
+    split_list,
+)
 from .fit import JSON_HELP
 
 
@@ -30,12 +39,12 @@ def export(
     per_channel: Annotated[bool, typer.Option(help="one scale per output channel")] = False,
     prune: Annotated[float, typer.Option(parser=fraction, help="fraction of smallest weights set to zero")] = 0.0,
     buffer_bits: Annotated[str, typer.Option(help="bit width of fixed buffers (e.g. FFN's B), or fp16")] = "16",
-    signal: Annotated[Optional[Path], typer.Option(help="the signal, for quality and QAT",
+    signal: Annotated[Path | None, typer.Option(help="the signal, for quality and QAT",
                                                    show_default="the one the weights name, if it is still there")] = None,
     qat_steps: Annotated[int, typer.Option(min=0, help="quantisation-aware fine-tuning steps")] = 0,
-    qat_lr: Annotated[Optional[float], typer.Option(parser=positive, help="QAT learning rate",
+    qat_lr: Annotated[float | None, typer.Option(parser=positive, help="QAT learning rate",
                                                     show_default="recipe lr / 10")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
+    out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP + " (where QAT runs)")] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -69,9 +78,9 @@ def export(
 
 def decode(
     file: Annotated[Path, typer.Argument(help="an .inrz file")],
-    out: Annotated[Optional[Path], typer.Option(help="output file (.png, .wav, .mp4, .ply, ...)",
+    out: Annotated[Path | None, typer.Option(help="output file (.png, .wav, .mp4, .ply, ...)",
                                                 show_default="the .inrz file with the kind's suffix")] = None,
-    scale: Annotated[Optional[float], typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
+    scale: Annotated[float | None, typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
                                                    show_default="1")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -107,11 +116,11 @@ def rd(
     params: Annotated[str, typer.Option(help="comma-separated parameter budgets, e.g. 2k,4k,8k")] = "2k,4k,8k",
     bits: Annotated[str, typer.Option(help="comma-separated bit widths (2-16)")] = "8,10,12",
     steps: Annotated[int, typer.Option(min=1, help="fit steps per model")] = 500,
-    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+    lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
-    crop: Annotated[Optional[str], typer.Option(help="centre crop to N or HxW before fitting",
+    crop: Annotated[str | None, typer.Option(help="centre crop to N or HxW before fitting",
                                                 show_default="no crop")] = None,
-    size: Annotated[Optional[str], typer.Option(help="then resize to N or HxW", show_default="as loaded")] = None,
+    size: Annotated[str | None, typer.Option(help="then resize to N or HxW", show_default="as loaded")] = None,
     out: Annotated[Path, typer.Option(help="folder for rd.json, rd.png and the .inrz files")] = Path("rd"),
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
@@ -126,7 +135,7 @@ def rd(
     widths = split_list(bits, _rd_bits)
     if not budgets or not widths:
         raise ConfigError("rd needs at least one --params budget and one --bits width")
-    extra = _rd_extras(run_rd, device=device, seed=seed)
+    extra = _rd_extras(run_rd, device=device, seed=seed, progress=not quiet)
     with progress.quiet(quiet):
         result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr,
                         crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out, **extra)
@@ -137,7 +146,7 @@ def rd(
 def _rd_extras(run_rd: Any, **options: Any) -> dict[str, Any]:
     """Pass --device/--seed where `run_rd` takes them; refuse a non-default value it cannot honour yet."""
     accepted = inspect.signature(run_rd).parameters
-    defaults = {"device": "auto", "seed": 0}
+    defaults = {"device": "auto", "seed": 0, "progress": True}
     for name, value in options.items():
         if name not in accepted and value != defaults[name]:
             raise ConfigError(f"rd: --{name} is not supported by this version of inrkit.bench.rd")

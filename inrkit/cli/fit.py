@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from .. import progress
 from . import tables as summary
-from .common import (DEVICE_HELP, check_applies, console, emit_json, err_console, for_kinds, kinds_with,
-                     loader_size, nearest, non_negative, parse_budget, parse_size, positive, signal_kind)
+from .common import (
+    DEVICE_HELP,
+    check_applies,
+    console,
+    emit_json,
+    err_console,
+    for_kinds,
+    kinds_with,
+    loader_size,
+    nearest,
+    non_negative,
+    parse_budget,
+    parse_size,
+    positive,
+    signal_kind,
+)
 
 JSON_HELP = "print one JSON object on stdout and nothing else"
 LOAD, RENDER = "load_options", "render_options"
@@ -21,43 +35,43 @@ def fit(
     signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     steps: Annotated[int, typer.Option(min=1, help="optimisation steps")] = 2000,
-    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+    lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option(parser=positive, help="final lr factor, 1 = constant",
+    lr_decay: Annotated[float | None, typer.Option(parser=positive, help="final lr factor, 1 = constant",
                                                       show_default="the recipe's")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="samples per step",
+    batch_size: Annotated[int | None, typer.Option(min=1, help="samples per step",
                                                       show_default="the recipe's, else the whole signal")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width",
+    params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 200k; solves the width",
                                                   show_default="the recipe's width")] = None,
-    width: Annotated[Optional[int], typer.Option(min=1, help="hidden width (hidden_features)",
+    width: Annotated[int | None, typer.Option(min=1, help="hidden width (hidden_features)",
                                                  show_default="the recipe's")] = None,
-    layers: Annotated[Optional[int], typer.Option(min=0, help="hidden layers (hidden_layers)",
+    layers: Annotated[int | None, typer.Option(min=0, help="hidden layers (hidden_layers)",
                                                   show_default="the recipe's")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
     seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="stop once this PSNR (dB) is reached",
+    target_psnr: Annotated[float | None, typer.Option(parser=positive, help="stop once this PSNR (dB) is reached",
                                                          show_default="run every step")] = None,
     eikonal: Annotated[float, typer.Option(parser=non_negative, help="weight of the eikonal term (0 = off; "
                                            f"{'/'.join(kinds_with('eikonal', 'loss_terms'))} only)")] = 0.0,
-    out: Annotated[Optional[Path], typer.Option(help="run folder", show_default="runs/<signal>-<model>-<time>")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder", show_default="runs/<signal>-<model>-<time>")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     checkpoint: Annotated[bool, typer.Option(help="keep a resumable checkpoint.pt in the run folder")] = True,
     plots: Annotated[bool, typer.Option(help="write curve.png and comparison.png")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-    crop: Annotated[Optional[str], typer.Option(help=for_kinds("crop", LOAD) + "centre crop to N or HxW",
+    crop: Annotated[str | None, typer.Option(help=for_kinds("crop", LOAD) + "centre crop to N or HxW",
                                                 show_default="no crop")] = None,
-    size: Annotated[Optional[str], typer.Option(help=for_kinds("size", LOAD) + "resize to N or HxW (after --crop)",
+    size: Annotated[str | None, typer.Option(help=for_kinds("size", LOAD) + "resize to N or HxW (after --crop)",
                                                 show_default="as loaded")] = None,
     normalize: Annotated[bool, typer.Option(help=for_kinds("normalize", LOAD) + "scale the peak to 1")] = False,
-    frames: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("frames", LOAD) + "number of frames to take",
+    frames: Annotated[int | None, typer.Option(min=1, help=for_kinds("frames", LOAD) + "number of frames to take",
                                                   show_default="all")] = None,
-    stride: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("stride", LOAD) + "keep every n-th frame",
+    stride: Annotated[int | None, typer.Option(min=1, help=for_kinds("stride", LOAD) + "keep every n-th frame",
                                                   show_default="1")] = None,
-    start: Annotated[Optional[int], typer.Option(min=0, help=for_kinds("start", LOAD) + "index of the first frame",
+    start: Annotated[int | None, typer.Option(min=0, help=for_kinds("start", LOAD) + "index of the first frame",
                                                  show_default="0")] = None,
-    eval_res: Annotated[Optional[int], typer.Option(help=for_kinds("eval_res", LOAD) + "IoU grid resolution (8-512)",
+    eval_res: Annotated[int | None, typer.Option(help=for_kinds("eval_res", LOAD) + "IoU grid resolution (8-512)",
                                                     show_default="128")] = None,
 ) -> None:
     """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
@@ -90,20 +104,20 @@ def fit(
 
 def render(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
-    scale: Annotated[Optional[float], typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
+    scale: Annotated[float | None, typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
                                                    show_default="1")] = None,
-    size: Annotated[Optional[str], typer.Option(help="explicit size, N or HxW, e.g. 512x512",
+    size: Annotated[str | None, typer.Option(help="explicit size, N or HxW, e.g. 512x512",
                                                 show_default="the fitted size x --scale")] = None,
-    rate: Annotated[Optional[float], typer.Option(parser=positive, help=for_kinds("rate", RENDER) + "sample rate in Hz",
+    rate: Annotated[float | None, typer.Option(parser=positive, help=for_kinds("rate", RENDER) + "sample rate in Hz",
                                                   show_default="the original")] = None,
-    fps: Annotated[Optional[float], typer.Option(parser=positive, help=for_kinds("fps", RENDER) +
+    fps: Annotated[float | None, typer.Option(parser=positive, help=for_kinds("fps", RENDER) +
                                                  "frame rate, same duration", show_default="the original")] = None,
-    frames: Annotated[Optional[int], typer.Option(min=1, help=for_kinds("frames", RENDER) +
+    frames: Annotated[int | None, typer.Option(min=1, help=for_kinds("frames", RENDER) +
                                                   "number of frames over the same duration",
                                                   show_default="the original")] = None,
-    res: Annotated[Optional[int], typer.Option(help=for_kinds("res", RENDER) + "marching-cubes grid resolution",
+    res: Annotated[int | None, typer.Option(help=for_kinds("res", RENDER) + "marching-cubes grid resolution",
                                                show_default="the fit's evaluation grid")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="output file", show_default="next to the weights")] = None,
+    out: Annotated[Path | None, typer.Option(help="output file", show_default="next to the weights")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Rebuild a model from its weights alone and render the signal at any resolution."""
@@ -130,7 +144,7 @@ def render(
 def eval_(
     run: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     signal: Annotated[Path, typer.Argument(help="the signal to compare against")],
-    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="the model's")] = None,
+    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="the model's")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -154,7 +168,7 @@ def eval_(
 
 
 def models(
-    pattern: Annotated[Optional[str], typer.Argument(help="glob filter, e.g. 's*'", show_default="all")] = None,
+    pattern: Annotated[str | None, typer.Argument(help="glob filter, e.g. 's*'", show_default="all")] = None,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Registered backbones, their recipe per signal kind and parameter counts at the default size."""
