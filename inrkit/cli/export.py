@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -135,19 +134,10 @@ def rd(
     widths = split_list(bits, _rd_bits)
     if not budgets or not widths:
         raise ConfigError("rd needs at least one --params budget and one --bits width")
-    extra = _rd_extras(run_rd, device=device, seed=seed, progress=not quiet)
     with progress.quiet(quiet):
         result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr,
-                        crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out, **extra)
+                        crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out,
+                        device=device, seed=seed, progress=not quiet)
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
 
-
-def _rd_extras(run_rd: Any, **options: Any) -> dict[str, Any]:
-    """Pass --device/--seed where `run_rd` takes them; refuse a non-default value it cannot honour yet."""
-    accepted = inspect.signature(run_rd).parameters
-    defaults = {"device": "auto", "seed": 0, "progress": True}
-    for name, value in options.items():
-        if name not in accepted and value != defaults[name]:
-            raise ConfigError(f"rd: --{name} is not supported by this version of inrkit.bench.rd")
-    return {k: v for k, v in options.items() if k in accepted}
