@@ -67,29 +67,29 @@ class Row:
     batch: dict = field(default_factory=dict)  # size -> points per step (None: full batch)
 
 
-WIRE_REPO = dict(lr=5e-3, decay=0.1, minmax=True)
+WIRE_REPO = {"lr": 5e-3, "decay": 0.1, "minmax": True}
 ROWS = [
-    Row("siren", "SIREN (siren repo)", "siren", dict(hidden_features=256, hidden_layers=3), 1e-4, 1.0, False,
+    Row("siren", "SIREN (siren repo)", "siren", {"hidden_features": 256, "hidden_layers": 3}, 1e-4, 1.0, False,
         198_915, {64: 47.70, 256: 31.00}, {64: 300, 256: 200}, {64: 0.034, 256: 0.939}),
     Row("wire", "WIRE (wire repo)", "wire",
-        dict(hidden_features=256, hidden_layers=2, first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0),
+        {"hidden_features": 256, "hidden_layers": 2, "first_omega_0": 20.0, "hidden_omega_0": 20.0, "sigma": 30.0},
         **WIRE_REPO, params=133_403, psnr={64: 66.69, 256: 21.67}, steps={64: 300, 256: 40},
         seconds={64: 0.669, 256: 13.136}),
     Row("siren-wire", "SIREN as the wire repo runs it", "siren",
-        dict(hidden_features=256, hidden_layers=2, first_omega_0=20.0, hidden_omega_0=20.0), **WIRE_REPO,
+        {"hidden_features": 256, "hidden_layers": 2, "first_omega_0": 20.0, "hidden_omega_0": 20.0}, **WIRE_REPO,
         params=133_123, psnr={64: 82.62, 256: 22.12}, steps={64: 300, 256: 200}, seconds={64: 0.025, 256: 0.711},
         target_range=(0.0, 1.0)),
-    Row("gauss", "Gauss (wire repo)", "gauss", dict(hidden_features=256, hidden_layers=2, sigma=30.0), **WIRE_REPO,
+    Row("gauss", "Gauss (wire repo)", "gauss", {"hidden_features": 256, "hidden_layers": 2, "sigma": 30.0}, **WIRE_REPO,
         params=133_123, psnr={64: 57.17, 256: 21.90}, steps={64: 300, 256: 50}, seconds={64: 0.315, 256: 5.976}),
-    Row("relu_pe", "ReLU+PE (wire repo)", "relu_pe", dict(hidden_features=256, hidden_layers=2), **WIRE_REPO,
+    Row("relu_pe", "ReLU+PE (wire repo)", "relu_pe", {"hidden_features": 256, "hidden_layers": 2}, **WIRE_REPO,
         params=137_219, psnr={64: 40.84, 256: 23.50}, steps={64: 300, 256: 200}, seconds={64: 0.023, 256: 0.521}),
-    Row("sl2a", "SL²A", "sl2a", dict(hidden_features=256, hidden_layers=3, degree=256, rank=128), 1e-3, 0.1, True,
+    Row("sl2a", "SL²A", "sl2a", {"hidden_features": 256, "hidden_layers": 3, "degree": 256, "rank": 128}, 1e-3, 0.1, True,
         330_243, {64: 50.31, 256: 29.48}, {64: 300, 256: 200}, {64: 0.060, 256: 1.683}),
-    Row("finer", "FINER (SL²A repo)", "finer", dict(hidden_features=256, hidden_layers=3, first_bias_scale=20.0),
+    Row("finer", "FINER (SL²A repo)", "finer", {"hidden_features": 256, "hidden_layers": 3, "first_bias_scale": 20.0},
         1e-4, 0.1, True, 198_915, {64: 47.19, 256: 19.06}, {64: 300, 256: 200}, {64: 0.049, 256: 1.962}),
     Row("fkan", "FKAN (notebook)", "fkan", {}, 1e-4, 0.1, True, 436_367, {64: 35.86, 256: 13.82},
         {64: 300, 256: 200}, {64: 2.138, 256: 2.060}, batch={256: 4096}),
-    Row("spder", "SPDER (spder repo)", "spder", dict(hidden_features=256, hidden_layers=5), 1e-4, 1.0, False,
+    Row("spder", "SPDER (spder repo)", "spder", {"hidden_features": 256, "hidden_layers": 5}, 1e-4, 1.0, False,
         330_499, {64: 82.50, 256: 38.41}, {64: 300, 256: 100}, {64: 0.103, 256: 6.752}),
 ]
 

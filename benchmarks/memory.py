@@ -79,8 +79,9 @@ def write_report(rows: list[dict], command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "memory.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = ["# Peak memory of a fit against signal size", "",
-             f"Command: `{command}`  ", f"SIREN width {WIDTH}, 3 layers, {STEPS} random-batch steps of {BATCH} "
-             "samples, progress evaluation every step, full evaluation at the end; CPU, one process per case.",
+             f"Command: `{command}`  ", (f"SIREN width {WIDTH}, 3 layers, {STEPS} random-batch steps of {BATCH} "
+                                         "samples, progress evaluation every step, full evaluation at the end; "
+                                         "CPU, one process per case."),
              "Overhead = peak RSS during the fit − RSS just before it (the signal is already in memory).", "",
              "| kind | shape | samples | signal MiB | RSS before fit MiB | peak in fit MiB | overhead MiB | overhead / signal |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]

@@ -91,7 +91,7 @@ def test_sigkill_midway_then_resume_gives_the_same_18_rows_and_tables(signals: P
     killed_at = ResultStore(out).count()
     assert 4 <= killed_at < 18, "the kill must land midway"
 
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD)
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
     assert resumed.returncode == 0, resumed.stderr
     store = ResultStore(out)
     assert store.count() == 18 and len(store.done_keys()) == 18
@@ -238,3 +238,55 @@ def test_ray_executor_runs_the_same_grid(signals: Path, tmp_path: Path) -> None:
     run = run_benchmark({"signals": [str(signals / "img0.png")], "models": ["siren", "ffn"], "seeds": [0],
                          "steps": 5, "device": "cpu", "executor": "ray", "out": str(tmp_path / "r")}, progress=False)
     assert run.total == 2 and run.errors == 0 and ResultStore(run.out).count() == 2
+
+
+def test_a_custom_runner_interrupted_after_one_case_resumes_with_only_the_missing_ones(tmp_path: Path) -> None:
+    from inrkit.bench import ModelSpec, register_runner, run_cases
+    from inrkit.bench.spec import make_case
+
+    calls: list[int] = []
+
+    @register_runner("test_square")
+    def square(case, context):
+        if case.options.get("stop_at") == case.options["x"] and not calls:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of this case: nothing recorded for it
+        calls.append(case.options["x"])
+        return {"metrics": {"square": float(case.options["x"] ** 2)}, "extra": {"x": case.options["x"]}}
+
+    def cases(stop_at=None):
+        return [make_case(f"sig{x}", "image", ModelSpec("toy", "toy"), runner="test_square",
+                          options={"x": x, **({"stop_at": stop_at} if stop_at else {})}) for x in (1, 2, 3)]
+
+    spec = {"out": str(tmp_path / "b"), "device": "cpu"}
+    first = run_cases(cases()[:1], spec, progress=False, report=False)
+    assert (first.total, first.ran, calls) == (1, 1, [1])
+    with pytest.raises(KeyboardInterrupt):  # the second case is interrupted: the first stays recorded
+        calls.clear()
+        run_cases([cases()[0], *cases(stop_at=2)[1:]], spec, progress=False, report=False)
+    assert ResultStore(tmp_path / "b").count() == 1
+    calls.clear()
+    resumed = run_cases(cases(), spec, progress=False, report=False)
+    assert (resumed.total, resumed.ran, resumed.errors, calls) == (3, 2, 0, [2, 3])
+    assert [r["extra"]["x"] for r in resumed.rows()] == [1, 2, 3]
+    assert [r["metrics"]["square"] for r in resumed.rows()] == [1.0, 4.0, 9.0]
+
+
+def test_per_model_budget_and_fit_settings_and_stable_hashes(signals: Path) -> None:
+    from inrkit.bench import make_spec
+    from inrkit.bench.spec import config_hash
+
+    spec = make_spec({"signals": [str(signals / "img0.png")], "steps": 9, "params": "2k", "image": {"crop": 12},
+                      "model": [{"name": "siren"}, {"name": "ffn", "label": "big ffn", "params": "3k",
+                                                     "fit": {"lr": 1e-3, "steps": 4}}]})
+    plain, custom = resolve(spec)
+    assert (plain.params, plain.fit, custom.params, custom.fit) == (2000, {"steps": 9}, 3000, {"steps": 4, "lr": 1e-3})
+    assert custom.model.label == "big ffn" and custom.config_hash != plain.config_hash
+    # a plain fit case hashes as it always has, so stores written before runners existed still resume
+    assert plain.config_hash == config_hash({"model": "siren", "overrides": {}, "params": 2000, "fit": {"steps": 9},
+                                             "load": {"crop": 12}, "kind": "image"})
+    with pytest.raises(inrkit.ConfigError, match="unknown fit setting"):
+        resolve(make_spec({"signals": [str(signals)], "models": [{"name": "siren", "fit": {"lrr": 1}}]}))
+    with pytest.raises(inrkit.ConfigError, match="unknown case runner 'nope'"):
+        run_benchmark({"signals": [str(signals)], "runner": "nope", "out": "/nonexistent/never"}, progress=False)
+    forced = resolve(make_spec({"signals": [str(signals / "img0.png")], "kind": "image"}))
+    assert forced[0].kind == "image"

@@ -130,3 +130,58 @@ def test_cli_export_then_decode(tmp_path, sample_image) -> None:
     assert iio.imread(tmp_path / "x.png").shape[:2] == (32, 32)
     bad = runner.invoke(app, ["export", str(run), "--bits", "20"])
     assert bad.exit_code == 2 and "2 to 16" in bad.output
+
+
+def _rd_image(tmp_path):
+    import imageio.v3 as iio
+
+    y, x = np.mgrid[0:16, 0:16] / 15.0
+    path = tmp_path / "grad.png"
+    iio.imwrite(path, (np.stack([x, y, x * y], -1) * 255).astype(np.uint8))
+    return path
+
+
+def test_rd_sweep_resumes_from_the_bench_store_and_keeps_the_rd_json_layout(tmp_path, monkeypatch) -> None:
+    import json
+
+    import inrkit.bench.case as bench_case
+    from inrkit.bench import ResultStore
+    from inrkit.bench.rd import run_rd
+
+    image, out = _rd_image(tmp_path), tmp_path / "rd"
+    fits: list[int] = []
+    real_fit_case = bench_case.fit_case
+
+    def counted(case, context):
+        fits.append(case.params)
+        return real_fit_case(case, context)
+
+    monkeypatch.setattr("inrkit.bench.rd.fit_case", counted)
+    args = {"model": "siren", "bits": [8, 12], "steps": 3, "lr": 1e-3, "out": out, "progress": False}
+    first = run_rd([image], params=[600], **args)
+    assert fits == [600] and ResultStore(out).count() == 1
+    assert set(first) == {"name", "description", "protocol", "results", "pareto", "configs", "per_image", "baselines",
+                          "published_kodak", "at_0.3bpp"}
+    entry = first["per_image"]["grad-600"]
+    assert set(entry) == {"image", "params", "steps", "seconds", "float_psnr", "bits"} and set(entry["bits"]) == {"8", "12"}
+    assert entry["bits"]["8"]["bytes"] == (out / "inrz" / "grad-600-8bit.inrz").stat().st_size
+    assert entry["bits"]["8"]["bpp"] == pytest.approx(entry["bits"]["8"]["bytes"] * 8 / 256)
+
+    widened = run_rd([image], params=[600, 1200], **args)  # the finished size is not fitted again
+    assert fits == [600, 1200] and ResultStore(out).count() == 2
+    assert widened["per_image"]["grad-600"] == entry
+    bpps = [c["bpp"] for c in widened["configs"]]
+    assert len(bpps) == 4 and bpps == sorted(bpps)
+    assert json.loads((out / "rd.json").read_text())["protocol"]["params"] == [600, 1200]
+    assert run_rd([image], params=[600, 1200], **args)["per_image"] == widened["per_image"] and len(fits) == 2
+
+
+def test_cli_rd_writes_rd_json_and_a_failed_size_does_not_stop_the_sweep(tmp_path) -> None:
+    import json
+
+    image, out = _rd_image(tmp_path), tmp_path / "rd"
+    result = CliRunner().invoke(app, ["rd", str(image), "--params", "10,600", "--bits", "8", "--steps", "2",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rd = json.loads((out / "rd.json").read_text())
+    assert list(rd["per_image"]) == ["grad-600"] and (out / "rd.png").stat().st_size > 0

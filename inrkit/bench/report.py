@@ -163,8 +163,9 @@ def write_report(out: str | Path, published: bool = True, plots: bool = True) ->
         md = markdown_table(table, kind, metrics)
         (out / f"table_{kind}.md").write_text(md + "\n")
         written.append(out / f"table_{kind}.md")
-        lines += [f"## {kind}", "", f"Mean ± std over seeds {sorted({r['seed'] for r in mine})} of the mean "
-                  f"over {len({r['signal'] for r in mine})} signal(s); seconds = training time.", "", md, ""]
+        lines += [f"## {kind}", "", (f"Mean ± std over seeds {sorted({r['seed'] for r in mine})} of the mean "
+                                     f"over {len({r['signal'] for r in mine})} signal(s); seconds = training time."),
+                  "", md, ""]
         lines += _signal_section(mine, metrics[0] if metrics else None)
         lines += [f"*{ref.label}: {ref.source}.*" for ref in references_for(kind, [r["signal"] for r in mine])
                   if published and any(e.get(ref.label) is not None for e in table)] + [""]

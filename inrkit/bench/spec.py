@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
