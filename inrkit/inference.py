@@ -51,8 +51,11 @@ class OutputMap:
 
 
 def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | torch.device | None = None,
-              chunk_size: int = 1 << 16) -> Predict:
+              chunk_size: int = 1 << 16, cache: bool = False) -> Predict:
     """A function coords -> values in signal units, run in chunks without gradients.
+
+    With `cache=True` it remembers every whole grid it predicts (`grid_cache`), so an evaluation and
+    a rendering of the same grid run the model once; use it only while the weights do not change.
 
     Example:
         >>> predict = predictor(model, signal.info)  # doctest: +SKIP
@@ -75,12 +78,16 @@ def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | to
         model.train(was_training)
         return torch.cat(parts) if parts else torch.empty(0, info.channels)
 
+    if cache:
+        predict.grid_cache = {}  # type: ignore[attr-defined]
     return predict
 
 
 def evaluate(model: nn.Module, signal: Signal, device: str | torch.device | None = None,
-             chunk_size: int = 1 << 16, **options: Any) -> dict[str, Any]:
+             chunk_size: int = 1 << 16, predict: Predict | None = None, **options: Any) -> dict[str, Any]:
     """Metrics of a fitted model against a signal (PSNR/SSIM for images, IoU for shapes, ...).
+
+    `predict` replaces the model's own predictor (e.g. a caching one from `predictor(cache=True)`).
 
     Example:
         >>> evaluate(result.model, signal)["psnr"]  # doctest: +SKIP
@@ -88,11 +95,12 @@ def evaluate(model: nn.Module, signal: Signal, device: str | torch.device | None
     """
     if device is not None:
         model.to(resolve_device(device))
-    return get_kind(signal.kind).evaluate(predictor(model, signal.info, chunk_size=chunk_size), signal, **options)
+    predict = predict or predictor(model, signal.info, chunk_size=chunk_size)
+    return get_kind(signal.kind).evaluate(predict, signal, **options)
 
 
 def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch.device | None = None,
-           chunk_size: int = 1 << 16, **options: Any) -> np.ndarray:
+           chunk_size: int = 1 << 16, predict: Predict | None = None, **options: Any) -> np.ndarray:
     """The signal a model represents, in signal units, at any resolution.
 
     Args:
@@ -100,6 +108,8 @@ def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch
         info: the signal layout; the one stored with the model when None.
         device: where to run the model (its current device when None).
         chunk_size: points per forward pass.
+        predict: a predictor to use instead of the model's own (e.g. `FitResult.predict`, which has
+            kept the grid of the final evaluation).
         **options: the kind's render options, e.g. scale=2 or size=(H, W) for images.
 
     Example:
@@ -112,7 +122,7 @@ def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch
         raise SignalError("the model carries no signal layout; pass info= or load it from a weights file")
     if device is not None:
         model.to(device)
-    predict = predictor(model, info, chunk_size=chunk_size)
+    predict = predict or predictor(model, info, chunk_size=chunk_size)
     return get_kind(info.kind).render(predict, info, **options)
 
 

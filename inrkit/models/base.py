@@ -35,23 +35,26 @@ class ModelInfo:
         kind: the signal kind whose recipe gave the defaults ("image").
         kwargs: the constructor arguments, in_features and out_features included.
         loss: "mse" (output in `target_range`) or "bce" (output is a logit).
+        recipe: the recipe that gave the defaults and that `fit` follows ("authors" or "fast").
     """
 
     name: str
     kind: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     loss: str = "mse"
+    recipe: str = "authors"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kwargs", dict(self.kwargs))  # a private copy: callers cannot alias it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "kwargs": dict(self.kwargs), "loss": self.loss}
+        return {"name": self.name, "kind": self.kind, "kwargs": dict(self.kwargs), "loss": self.loss,
+                "recipe": self.recipe}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelInfo:
         return cls(str(d["name"]), str(d.get("kind") or "image"), dict(d.get("kwargs") or {}),
-                   str(d.get("loss") or "mse"))
+                   str(d.get("loss") or "mse"), str(d.get("recipe") or "authors"))
 
 
 class Backbone(nn.Module):

@@ -25,7 +25,7 @@ from .base import Backbone, ModelInfo
 
 @dataclass(frozen=True)
 class Recipe:
-    """The authors' setting for one signal kind.
+    """How to fit one backbone to one signal kind: the authors' protocol, or a tuned one.
 
     Attributes:
         model: constructor defaults, or a function of the signal's SignalInfo returning them
@@ -34,6 +34,9 @@ class Recipe:
         lr_decay: factor the learning rate has fallen to by the last step (exponential; 1 = constant).
         loss: "mse" or "bce" (logits); None takes the signal kind's default.
         batch_size: points per step; None means the whole signal when it is small enough.
+        warmup: steps of linear learning-rate warm-up from lr/100 before the decay (0 = none).
+        steps: optimisation steps of the protocol (None: FitConfig's default).
+        source: where the setting comes from (the authors' script, or the tuning command).
     """
 
     model: dict[str, Any] | Callable[[Any], dict[str, Any]] = field(default_factory=dict)
@@ -41,6 +44,9 @@ class Recipe:
     lr_decay: float = 1.0
     loss: str | None = None
     batch_size: int | None = None
+    warmup: int = 0
+    steps: int | None = None
+    source: str = ""
 
     def model_kwargs(self, info: Any = None) -> dict[str, Any]:
         return dict(self.model(info) if callable(self.model) else self.model)
@@ -54,25 +60,39 @@ class ModelEntry:
     paper: str
     recipes: dict[str, Recipe]
     width_arg: str = "hidden_features"
+    fast: dict[str, Recipe] = field(default_factory=dict)
 
-    def recipe(self, kind: str) -> Recipe:
-        return self.recipes.get(kind) or self.recipes.get("image") or Recipe()
+    def recipe(self, kind: str, name: str = "authors") -> Recipe:
+        """The named recipe for `kind`: "authors" (their protocol) or "fast" (inrkit's tuned one).
+
+        Kinds without a recipe of their own use the image recipe; a kind with no fast recipe uses the
+        authors' (the tables say which were tuned).
+        """
+        if name not in RECIPE_NAMES:
+            raise ModelError(f"unknown recipe {name!r}; choose from {', '.join(RECIPE_NAMES)}")
+        authors = self.recipes.get(kind) or self.recipes.get("image") or Recipe()
+        return (self.fast.get(kind) or authors) if name == "fast" else authors
 
 
 MODELS: dict[str, ModelEntry] = {}
 LOSS_NAMES = ("mse", "bce")  # bce: the output is a logit
+RECIPE_NAMES = ("authors", "fast")
 
 
 def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Recipe],
-                   width_arg: str = "hidden_features") -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a backbone to the registry under a lowercase `name`."""
+                   width_arg: str = "hidden_features",
+                   fast: dict[str, Recipe] | None = None) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding a backbone to the registry under a lowercase `name`.
+
+    `recipes` are the authors' protocols per signal kind; `fast` the tuned ones (`--recipe fast`).
+    """
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if not (isinstance(cls, type) and issubclass(cls, Backbone)):
             raise TypeError(f"model {name!r}: {cls!r} must subclass inrkit.models.base.Backbone")
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelEntry(name, cls, summary, paper, recipes, width_arg)
+        MODELS[name] = ModelEntry(name, cls, summary, paper, recipes, width_arg, fast or {})
         return cls
 
     return wrap
@@ -133,7 +153,7 @@ def solve_width(entry: ModelEntry, kwargs: dict[str, Any], params: int, toleranc
 
 def create_model(name: str, in_features: int | None = None, out_features: int | None = None, *,
                  kind: str | None = None, params: int | None = None, signal: Any = None, loss: str | None = None,
-                 **overrides: Any) -> Backbone:
+                 recipe: str = "authors", **overrides: Any) -> Backbone:
     """Build a registered backbone with its recipe for `kind`.
 
     Args:
@@ -145,6 +165,8 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
         signal: a Signal or SignalInfo to take in/out features, kind and size-dependent defaults from;
             its layout is recorded on the model (`signal_info`) so it can be rendered and saved.
         loss: "mse" or "bce" (logits); the recipe's, else the signal kind's, when None.
+        recipe: "authors" (default) or "fast"; supplies the defaults and is recorded on the model, so
+            `fit` trains it with the same recipe.
         **overrides: constructor arguments; None values are dropped so the recipe's stand.
 
     Example:
@@ -161,7 +183,7 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
     kind = kind or "image"
     if in_features is None or out_features is None:
         raise ModelError("create_model needs in_features and out_features, or a signal")
-    recipe = entry.recipe(kind)
+    recipe_name, recipe = recipe, entry.recipe(kind, recipe)
     kwargs = {**recipe.model_kwargs(info), **{k: v for k, v in overrides.items() if v is not None},
               "in_features": int(in_features), "out_features": int(out_features)}
     if params is not None:
@@ -171,7 +193,7 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
     loss = loss or recipe.loss or (KINDS[kind].loss if kind in KINDS else "mse")
     if loss not in LOSS_NAMES:
         raise ModelError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
-    return rebuild(ModelInfo(name, kind, kwargs, loss), info if isinstance(info, SignalInfo) else None)
+    return rebuild(ModelInfo(name, kind, kwargs, loss, recipe_name), info if isinstance(info, SignalInfo) else None)
 
 
 def rebuild(info: ModelInfo, signal_info: SignalInfo | None = None) -> Backbone:

@@ -210,13 +210,28 @@ def register_kind(kind: SignalKind) -> SignalKind:
     return kind
 
 
+CACHE_LIMIT = 1 << 22  # samples; a cached grid costs 4 bytes a value, so long videos are predicted again
+
+
 def predict_chunks(predict: Predict, shape: tuple[int, ...],
                    chunk: int = 1 << 16) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(flat index, prediction) for consecutive pieces of a grid, so no full coordinate tensor is built."""
+    """(flat index, prediction) for consecutive pieces of a grid, so no full coordinate tensor is built.
+
+    A `predict` carrying a `grid_cache` dict (see `inference.predictor(cache=True)`) keeps each whole
+    grid it predicted, so rendering right after a final evaluation does not run the model again.
+    """
     n = int(np.prod(shape))
+    cache = getattr(predict, "grid_cache", None) if n <= CACHE_LIMIT else None
+    cached = cache.get(tuple(shape)) if cache is not None else None
+    parts = []
     for start in range(0, n, chunk):
         index = torch.arange(start, min(start + chunk, n))
-        yield index, predict(grid_coords(shape, index)).float().cpu()
+        values = cached[start:start + chunk] if cached is not None else predict(grid_coords(shape, index)).float().cpu()
+        if cache is not None and cached is None:
+            parts.append(values)
+        yield index, values
+    if parts:
+        cache[tuple(shape)] = torch.cat(parts)
 
 
 def predict_grid(predict: Predict, shape: tuple[int, ...], chunk: int = 1 << 16) -> np.ndarray:
