@@ -25,14 +25,23 @@ from .registry import Recipe, register_model
 
 
 class _Gaussian(torch.autograd.Function):
-    """y = exp(max(-(s u)², EXP_FLOOR)); dy/du = -2 s² u y (0 where capped, where y ≈ 0 anyway)."""
+    """y = exp(max(-(s u)², EXP_FLOOR)); dy/du = -2 s² u y (0 where capped, where y ≈ 0 anyway).
+
+    Written in the torch.func style (forward without ctx, `setup_context`, a generated vmap rule) so
+    that `vmap`, `grad` and `functional_call` (fit_many's stacked members) work through it.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, sigma: float) -> torch.Tensor:  # type: ignore[override]
-        y = torch.exp(torch.clamp_min(-(sigma * u).square(), EXP_FLOOR))
-        ctx.save_for_backward(u, y)
+    def forward(u: torch.Tensor, sigma: float) -> torch.Tensor:  # type: ignore[override]
+        return torch.exp(torch.clamp_min(-(sigma * u).square(), EXP_FLOOR))
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:  # type: ignore[override]
+        u, sigma = inputs
+        ctx.save_for_backward(u, output)
         ctx.sigma = sigma
-        return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]

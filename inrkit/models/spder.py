@@ -32,22 +32,35 @@ _FLOOR = 1e-12  # floor for sqrt(|z|) in the backward only; a normal float32, so
 
 
 class _SqrtDampedSine(torch.autograd.Function):
-    """y = sin(w u) sqrt(|w u|) with the analytic, NaN-free derivative."""
+    """y = sin(w u) sqrt(|w u|) with the analytic, NaN-free derivative.
+
+    torch.func style (`setup_context`, generated vmap rule) so `vmap`/`grad` work through it; z and
+    sqrt|z| are returned as extra, non-differentiable outputs because torch.func only lets a
+    function save its inputs and outputs for the backward.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, omega_0: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(u: torch.Tensor, omega_0: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
         z = u * omega_0
         root = z.abs().sqrt_()
-        ctx.save_for_backward(z, root)
-        ctx.omega_0 = omega_0
-        return torch.sin(z).mul_(root)
+        return torch.sin(z).mul_(root), z, root
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def setup_context(ctx, inputs: tuple, output: tuple) -> None:  # type: ignore[override]
+        _, z, root = output
+        ctx.mark_non_differentiable(z, root)
+        ctx.save_for_backward(z, root)
+        ctx.omega_0 = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor, *_: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         z, root = ctx.saved_tensors
         r = root.clamp_min(_FLOOR)
         # d/dz = cos(z) r + sin(z) sign(z) / (2 r) = cos(z) r + sin(z) z / (2 r^3)
-        slope = torch.sin(z).mul_(z).div_(r.pow(3).mul_(2)).addcmul_(torch.cos(z), r)
+        # out-of-place addcmul: same kernel, and vmap has a batching rule for it (not for addcmul_)
+        slope = torch.addcmul(torch.sin(z).mul_(z).div_(r.pow(3).mul_(2)), torch.cos(z), r)
         return slope.mul_(grad).mul_(ctx.omega_0), None
 
 
@@ -59,7 +72,7 @@ def damped_sine(u: torch.Tensor, omega_0: float, damping: str = "sqrt") -> torch
         tensor([0., 0.])
     """
     if damping == "sqrt":
-        return _SqrtDampedSine.apply(u, omega_0)
+        return _SqrtDampedSine.apply(u, omega_0)[0]
     z = omega_0 * u
     return torch.sin(z) * torch.atan(z)  # arctan is smooth: plain autograd is NaN-free
 

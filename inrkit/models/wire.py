@@ -42,18 +42,23 @@ class _Gabor(torch.autograd.Function):
     saves most of the elementwise passes autograd would record (they dominated the step time).
     """
 
+    generate_vmap_rule = True  # torch.func style (setup_context below): vmap/grad work through it
+
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor | None, omega_0: float, sigma_0: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(a: torch.Tensor, b: torch.Tensor | None, omega_0: float, sigma_0: float) -> torch.Tensor:  # type: ignore[override]
         s2 = sigma_0 * sigma_0
         exponent = a.square().mul_(-s2)
         if b is not None:
             exponent.sub_(b.square().mul_(s2)).sub_(b, alpha=omega_0)
         magnitude = exponent.clamp_min_(EXP_FLOOR).exp_()
         phase = a * omega_0
-        out = torch.cat([torch.cos(phase).mul_(magnitude), phase.sin_().mul_(magnitude)], dim=-1)
-        ctx.save_for_backward(a, b, out)
-        ctx.omega_0, ctx.s2 = omega_0, s2
-        return out
+        return torch.cat([torch.cos(phase).mul_(magnitude), phase.sin_().mul_(magnitude)], dim=-1)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:  # type: ignore[override]
+        a, b, omega_0, sigma_0 = inputs
+        ctx.save_for_backward(a, b, output)
+        ctx.omega_0, ctx.s2 = omega_0, sigma_0 * sigma_0
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -62,7 +67,7 @@ class _Gabor(torch.autograd.Function):
         g_real, g_imag = grad.chunk(2, dim=-1)
         s = g_real * real + g_imag * imag
         t = g_imag * real - g_real * imag
-        grad_a = t.mul_(ctx.omega_0).addcmul_(a, s, value=-2 * ctx.s2)
+        grad_a = torch.addcmul(t.mul_(ctx.omega_0), a, s, value=-2 * ctx.s2)  # not addcmul_: vmap has no rule for it
         grad_b = None
         if b is not None and ctx.needs_input_grad[1]:
             grad_b = (b * (-2 * ctx.s2)).sub_(ctx.omega_0).mul_(s)

@@ -1,0 +1,103 @@
+"""fit_many: each member of a batched fit is the fit `fit` would make, and members stop on their own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import inrkit
+from inrkit.batched import fit_many
+
+
+@pytest.fixture
+def crops(crop64: np.ndarray) -> list[inrkit.Signal]:
+    """Four different 16x16 RGB crops of a real photograph."""
+    return [inrkit.load_signal(crop64[y:y + 16, x:x + 16] / 255.0) for y, x in ((0, 0), (0, 16), (16, 0), (40, 40))]
+
+
+def small(name: str):
+    return lambda sig: inrkit.create_model(name, signal=sig, hidden_features=16, hidden_layers=2)
+
+
+def sequential(member: inrkit.Member, factory, config: inrkit.FitConfig) -> inrkit.FitResult:
+    torch.manual_seed(member.seed)
+    return inrkit.fit(factory(member.signal), member.signal, replace(config, seed=member.seed))
+
+
+# Not bit-exact: the stacked forward runs batched matrix products (and a per-member mean of the loss)
+# whose float32 summation order differs from a single fit's matmuls; the difference is ~1e-7 relative
+# per step and grows slowly over steps, so the bound is checked after a few dozen steps.
+@pytest.mark.parametrize("name", ["siren", "gauss", "spder", "wire"])
+def test_each_member_matches_a_sequential_fit(crops: list[inrkit.Signal], name: str) -> None:
+    config = inrkit.FitConfig(steps=25, device="cpu", progress=False)
+    members = fit_many(crops, small(name), config)
+    assert [m.seed for m in members] == [0, 1, 2, 3] and all(m.status == "done" for m in members)
+    for member in members:
+        single = sequential(member, small(name), config)
+        got, want = member.result.history[-1]["loss"], single.history[-1]["loss"]
+        assert abs(got - want) <= 1e-4 * abs(want), (name, member.seed, got, want)
+        assert member.result.metrics["psnr"] == pytest.approx(single.metrics["psnr"], abs=1e-3)
+        assert member.result.steps == single.steps == 25
+
+
+def test_random_batches_and_seeds_of_one_signal(crops: list[inrkit.Signal]) -> None:
+    config = inrkit.FitConfig(steps=20, batch_size=64, device="cpu", progress=False)
+    members = fit_many(crops[:1], small("siren"), config, seeds=[3, 7])
+    assert [m.seed for m in members] == [3, 7]
+    for member in members:
+        single = sequential(member, small("siren"), config)
+        assert member.result.history[-1]["loss"] == pytest.approx(single.history[-1]["loss"], rel=1e-4)
+    assert members[0].result.history[-1]["loss"] != members[1].result.history[-1]["loss"]
+
+
+def test_a_diverging_member_stops_alone(crops: list[inrkit.Signal]) -> None:
+    bad = crops[1]
+
+    def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
+        net = small("siren")(sig)
+        if sig is bad:
+            with torch.no_grad():
+                next(net.parameters()).fill_(float("nan"))
+        return net
+
+    members = fit_many(crops, factory, inrkit.FitConfig(steps=10, device="cpu", progress=False))
+    assert [m.status for m in members] == ["done", "diverged", "done", "done"]
+    assert members[1].result is None and "step 1" in members[1].error
+    assert all(np.isfinite(m.result.metrics["psnr"]) for m in members if m.result)
+
+
+def test_target_psnr_stops_each_member_at_its_own_step(crops: list[inrkit.Signal]) -> None:
+    config = inrkit.FitConfig(steps=300, device="cpu", progress=False, target_psnr=20.0)
+    members = fit_many(crops, small("siren"), config)
+    steps = [m.result.steps for m in members]
+    assert all(m.status == "target" for m in members) and len(set(steps)) > 1
+    for member in members:
+        assert member.result.history[-1]["psnr"] >= 20.0 and member.result.time_to_target is not None
+    single = sequential(members[2], small("siren"), config)
+    assert single.steps == members[2].result.steps
+
+
+def test_mixed_shapes_or_kinds_are_one_clear_error(crops: list[inrkit.Signal], tiny_rgb: np.ndarray) -> None:
+    bigger = inrkit.load_signal(np.zeros((20, 16, 3), np.float32))
+    with pytest.raises(inrkit.ConfigError, match="one kind and shape"):
+        fit_many([crops[0], bigger], "siren", inrkit.FitConfig(steps=1, progress=False))
+    with pytest.raises(inrkit.ConfigError, match="one seed per signal"):
+        fit_many(crops, "siren", inrkit.FitConfig(steps=1, progress=False), seeds=[1, 2])
+
+
+def test_shared_init_starts_every_member_from_the_same_weights(crops: list[inrkit.Signal]) -> None:
+    config = inrkit.FitConfig(steps=1, lr=1e-12, device="cpu", progress=False)
+    shared = fit_many(crops[:2], small("siren"), config, init="shared")
+    rand = fit_many(crops[:2], small("siren"), config)
+    first = [next(m.result.model.parameters()) for m in shared]
+    assert torch.allclose(first[0], first[1], atol=1e-9)
+    assert not torch.allclose(*[next(m.result.model.parameters()) for m in rand])
+
+
+def test_an_init_for_another_size_is_refused(crops: list[inrkit.Signal]) -> None:
+    other = inrkit.create_model("siren", signal=crops[0], hidden_features=8, hidden_layers=1)
+    with pytest.raises(inrkit.ConfigError, match="init is for siren"):
+        fit_many(crops, small("siren"), inrkit.FitConfig(steps=1, progress=False), init=other)
