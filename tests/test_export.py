@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from inrkit import ExportError, FitConfig, create_model, fit, load, load_signal, render, save
+from inrkit import ExportError, FitConfig, compress, create_model, decompress, fit, load, load_signal, render, save
 from inrkit.export import read_metadata
 
 
@@ -56,7 +56,66 @@ def test_corrupt_or_foreign_weights(tmp_path: Path) -> None:
         load(tmp_path / "foreign.safetensors")
 
 
-def test_loading_never_unpickles(fitted) -> None:
-    _, _, path = fitted
-    assert json.loads(json.dumps(read_metadata(path)))  # metadata is plain JSON
-    assert path.read_bytes()[:8] != b"\x80\x02\x8a\x0al\xfc\x9cF"  # not a torch pickle
+@pytest.fixture
+def unpickling_forbidden(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every way to unpickle raises and is recorded; torch.load stays allowed only with weights_only=True."""
+    calls: list[str] = []
+
+    def forbid(name: str):
+        def refuse(*args: object, **kwargs: object) -> None:
+            calls.append(name)
+            raise AssertionError(f"{name} called: loading must never unpickle")
+        return refuse
+
+    class Unpickler(pickle.Unpickler):
+        load = forbid("pickle.Unpickler.load")
+
+    real_torch_load = torch.load
+
+    def torch_load(*args: object, weights_only: bool | None = None, **kwargs: object) -> object:
+        if weights_only is not True:
+            forbid("torch.load without weights_only=True")()
+        return real_torch_load(*args, weights_only=True, **kwargs)
+
+    monkeypatch.setattr(pickle, "load", forbid("pickle.load"))
+    monkeypatch.setattr(pickle, "loads", forbid("pickle.loads"))
+    monkeypatch.setattr(pickle, "Unpickler", Unpickler)
+    monkeypatch.setattr(torch, "load", torch_load)
+    return calls
+
+
+def test_the_unpickling_guard_is_live(unpickling_forbidden: list[str], tmp_path: Path) -> None:
+    """The guard below would catch a loader that unpickles (here: plain torch.load of a pickle)."""
+    torch.save({"w": torch.zeros(2)}, tmp_path / "state.pt")
+    for call in (lambda: torch.load(tmp_path / "state.pt"), lambda: pickle.loads(pickle.dumps(1))):
+        with pytest.raises(AssertionError, match="never unpickle"):
+            call()
+    assert len(unpickling_forbidden) == 2
+    assert torch.equal(torch.load(tmp_path / "state.pt", weights_only=True)["w"], torch.zeros(2))
+
+
+def test_loading_never_unpickles(fitted, tmp_path: Path, unpickling_forbidden: list[str]) -> None:
+    sig, result, path = fitted
+    run = path.parent  # a run folder holding model.safetensors
+    compress(result.model, tmp_path / "m.inrz", bits=8)
+    model, decoded = load(run), decompress(tmp_path / "m.inrz")
+    with torch.no_grad():
+        assert torch.equal(model(sig.coords()), result.model(sig.coords()))
+    assert render(decoded).shape == (16, 16, 3)
+    assert unpickling_forbidden == []
+
+
+def test_resuming_a_fit_never_unpickles(tmp_path: Path, unpickling_forbidden: list[str]) -> None:
+    sig = load_signal(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32))
+    cfg = FitConfig(steps=6, device="cpu", progress=False, log_every=1, checkpoint_path=str(tmp_path / "ckpt.pt"))
+    steps: list[int] = []
+
+    def stop_at_3(row: dict) -> None:
+        steps.append(int(row["step"]))
+        if row["step"] == 3:
+            raise KeyboardInterrupt
+
+    fit(create_model("siren", signal=sig, hidden_features=8), sig, cfg, callback=stop_at_3)
+    resumed = fit(create_model("siren", signal=sig, hidden_features=8), sig, cfg, callback=stop_at_3)
+    assert steps == [1, 2, 3, 4, 5, 6] and resumed.steps == 6  # the second fit started from the checkpoint
+    assert unpickling_forbidden == []
