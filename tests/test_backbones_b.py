@@ -92,7 +92,7 @@ def test_neurbf_kernel_values_are_normalised_and_all_finite() -> None:
     torch.testing.assert_close(phi.sum(1), torch.ones(50), atol=1e-5, rtol=0)
     model.init_from_signal(_edge_image())  # thin kernels along the edge: sums can fall below 1, never above
     phi = model.rbf_values(x, model.neighbour_index(x.clone()))
-    assert float(phi.sum(1).max()) <= 1 + 1e-6 and float(phi.sum(1).min()) >= 0
+    assert float(phi.sum(1).max()) <= 1 + 1e-6 and float(phi.sum(1).min()) > 0.5  # and no point is left uncovered
     assert torch.isfinite(model(x)).all() and torch.isfinite(model.shapes).all()
     assert model.neighbour_index(x) is model.neighbour_index(x)  # cached for the same tensor
 

@@ -57,7 +57,7 @@ def test_frame_folder_loads_exactly(folder: Path) -> None:
 def test_mp4_and_gif_with_options(mp4: Path, tmp_path: Path) -> None:
     sig = load_signal(mp4)
     assert sig.values.shape == (6, 8, 8, 3) and sig.meta["fps"] == 10
-    assert 0 <= float(sig.values.min()) and float(sig.values.max()) <= 1
+    assert float(np.abs(sig.values.numpy() - clip() / 255).mean()) < 0.12  # lossy (4:2:0 on 8x8), but the clip
     part = load_signal(mp4, frames=2, stride=2, start=1, size="4x6")
     assert part.values.shape == (2, 4, 6, 3) and part.meta["fps"] == 5 and part.meta["start"] == 1
     assert load_signal(mp4, size=(6, 4)).values.shape == (6, 6, 4, 3)
