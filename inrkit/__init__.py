@@ -11,6 +11,7 @@ Example:
 from ._version import __version__
 from .batched import Member, fit_many
 from .bench import run_benchmark
+from .fields import NeuralFieldDataset, save_fields
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
 from .export import compress, decompress, load, save
 from .fit import FitConfig, FitDiverged, FitResult, fit
@@ -23,6 +24,7 @@ from .signals import Signal, SignalInfo, load_signal
 __all__ = [
     "ConfigError", "ExportError", "FitConfig", "FitDiverged", "FitResult", "InrkitError", "ModelError", "Signal",
     "SignalError", "SignalInfo", "__version__", "compress", "create_model", "decompress", "evaluate", "fit",
-    "Member", "fit_many", "list_models", "load", "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr",
+    "list_models", "load", "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr",
     "ssim", "write_reconstruction",
+    "Member", "NeuralFieldDataset", "fit_many", "save_fields",
 ]

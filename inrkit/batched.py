@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
-from tqdm.auto import tqdm
 
+from . import progress as progress_display
 from .errors import ConfigError
 from .fit import FitConfig, FitResult, _Clock, model_info, progress_probe, resolve_config
 from .inference import OutputMap, evaluate
@@ -33,6 +33,13 @@ from .samplers import make_sampler
 from .signals import Signal
 from .inits import apply_init, resolve_init
 from .utils import resolve_device, seed_everything
+
+try:
+    from .fit import lr_factor
+except ImportError:  # fit.py before warm-up: exponential decay only
+
+    def lr_factor(cfg: FitConfig) -> Callable[[int], float]:
+        return lambda step: cfg.lr_decay ** min(step / cfg.steps, 1.0)
 
 ModelSpec = str | Callable[[Signal], Backbone]
 PER_MEMBER_LOSS = {
@@ -191,8 +198,7 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
     """
     members = members_of(signals, seeds, (config or FitConfig()).seed)
     config = config or FitConfig()
-    if config.loss_terms or config.checkpoint_path:
-        raise ConfigError("fit_many supports neither loss terms (eikonal) nor checkpoint_path yet; use fit")
+    _check_supported(config)
     device = resolve_device(config.device)
     init = resolve_init(init)
     shared = None
@@ -207,6 +213,15 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
     stack = _stack(nets, members, cfg, device)
     _train(stack, members, cfg, device, callback)
     return members
+
+
+def _check_supported(config: FitConfig) -> None:
+    """The FitConfig options fit_many does not run (yet): one clear error rather than a silent difference."""
+    unsupported = [name for name, off in (("loss_terms", {}), ("checkpoint_path", None), ("sampler", "uniform"),
+                                          ("precision", "fp32"), ("compile", False))
+                   if getattr(config, name, off) != off]
+    if unsupported:
+        raise ConfigError(f"fit_many does not support {', '.join(unsupported)} yet; use fit for those")
 
 
 def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: torch.device) -> _Stack:
@@ -232,9 +247,10 @@ def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: 
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, cfg: FitConfig, done: int) -> None:
-    # the same expression as fit's LambdaLR, so every member's rate is bit-identical to a single fit's
+    # what fit's LambdaLR computes (base lr times the factor), so each member's rate equals a single fit's
+    factor = lr_factor(cfg)(done)
     for group in optimizer.param_groups:
-        group["lr"] = cfg.lr * (cfg.lr_decay ** min(done / cfg.steps, 1.0))
+        group["lr"] = cfg.lr * factor
 
 
 def _probe_mse(stack: _Stack, row: int, signal: Signal, index: torch.Tensor | None, cfg: FitConfig,
@@ -261,8 +277,8 @@ def _train(stack: _Stack, members: list[Member], cfg: FitConfig, device: torch.d
     histories: list[list[dict]] = [[] for _ in members]
     last_psnr, reached_at = [math.nan] * len(members), [None] * len(members)
     clock, step, interrupted = _Clock(device), 0, False
-    bar = tqdm(total=cfg.steps, disable=not cfg.progress, unit="step", dynamic_ncols=True,
-               desc=f"{model_info(stack.template).name} x{len(members)}")
+    bar = progress_display.task(f"{model_info(stack.template).name} x{len(members)}", cfg.steps,
+                                progress=cfg.progress)
     try:
         while step < cfg.steps and stack.active:
             with clock:
@@ -289,8 +305,7 @@ def _train(stack: _Stack, members: list[Member], cfg: FitConfig, device: torch.d
                         callback(i, histories[i][-1])
                 if reached:
                     reached_at[i], leaving[row] = clock.total, ("target", None)
-            bar.update(1)
-            bar.set_postfix(active=len(stack.active) - len(leaving))
+            bar.advance(active=len(stack.active) - len(leaving))
             if leaving:
                 for row, (status, error) in leaving.items():
                     _finish(stack, row, members, status, error, step, clock.total, histories, reached_at, cfg)

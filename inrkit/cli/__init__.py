@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import bench, export, fit
+from . import bench, export, fit, fit_many
 from .common import OneLineErrors, friendly, version_callback
 
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -15,6 +15,7 @@ for command in (fit.fit, fit.render, fit.models, export.export, export.decode, e
     app.command()(friendly(command))
 app.command("eval")(friendly(fit.eval_))
 app.add_typer(bench.bench_app, name="bench")
+fit_many.register(app)
 
 
 @app.callback()
