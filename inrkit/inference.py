@@ -58,8 +58,10 @@ def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | to
     a rendering of the same grid run the model once; use it only while the weights do not change.
 
     Example:
-        >>> predict = predictor(model, signal.info)  # doctest: +SKIP
-        >>> predict(signal.coords()).shape  # doctest: +SKIP
+        >>> from inrkit import create_model, load_signal
+        >>> signal = load_signal("data/astronaut.png")
+        >>> predict = predictor(create_model("siren", signal=signal, hidden_features=16), signal.info)
+        >>> predict(signal.coords()).shape
         torch.Size([16384, 3])
     """
     info = info or getattr(model, "signal_info", None)
@@ -90,8 +92,12 @@ def evaluate(model: nn.Module, signal: Signal, device: str | torch.device | None
     `predict` replaces the model's own predictor (e.g. a caching one from `predictor(cache=True)`).
 
     Example:
-        >>> evaluate(result.model, signal)["psnr"]  # doctest: +SKIP
-        31.2
+        >>> from inrkit import FitConfig, create_model, fit, load_signal
+        >>> signal = load_signal("data/astronaut.png", crop=16)
+        >>> result = fit(create_model("siren", signal=signal), signal, FitConfig(steps=50, progress=False))
+        >>> metrics = evaluate(result.model, signal)
+        >>> metrics["psnr"] > 30, metrics["ssim"] > 0.9
+        (True, True)
     """
     if device is not None:
         model.to(resolve_device(device))
@@ -113,9 +119,12 @@ def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch
         **options: the kind's render options, e.g. scale=2 or size=(H, W) for images.
 
     Example:
-        >>> big = render(load("runs/astronaut-siren"), scale=2)  # doctest: +SKIP
-        >>> big.shape  # doctest: +SKIP
+        >>> from inrkit import create_model, load_signal
+        >>> model = create_model("siren", signal=load_signal("data/astronaut.png"), hidden_features=16)
+        >>> render(model, scale=2).shape  # the model knows its signal's layout (so does a loaded one)
         (256, 256, 3)
+        >>> render(model, size=(48, 64)).shape
+        (48, 64, 3)
     """
     info = info or getattr(model, "signal_info", None)
     if info is None:

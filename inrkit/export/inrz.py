@@ -86,7 +86,11 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
     names and shapes come from the model the header's constructor arguments rebuild.
 
     Example:
-        >>> data, state = encode(model, QuantSpec(bits=8))  # doctest: +SKIP
+        >>> from inrkit import create_model
+        >>> model = create_model("siren", 2, 3, hidden_features=16)
+        >>> data, state = encode(model, QuantSpec(bits=8))
+        >>> data[:4], state.keys() == model.state_dict().keys()
+        (b'INRZ', True)
     """
     roles = tensor_roles(model)
     table, blocks, state = [], [], {}

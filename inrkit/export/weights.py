@@ -38,7 +38,13 @@ def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None
     """Write `model` to a .safetensors file that `load` can rebuild with nothing else.
 
     Example:
-        >>> save(result.model, "runs/x/model.safetensors")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from inrkit import create_model, load_signal
+        >>> model = create_model("siren", signal=load_signal("data/astronaut.png"), hidden_features=16)
+        >>> path = save(model, Path(tempfile.mkdtemp()) / "model.safetensors")
+        >>> meta = read_metadata(path)
+        >>> meta["model"]["name"], meta["model"]["kwargs"]["hidden_features"], meta["signal"]["shape"]
+        ('siren', 16, [128, 128])
     """
     path = Path(path)
     info = signal_info or getattr(model, "signal_info", None)
@@ -78,7 +84,13 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     so `render(model)` and `evaluate(model, signal)` need nothing else.
 
     Example:
-        >>> model = load("runs/astronaut-siren")  # doctest: +SKIP
+        >>> import tempfile
+        >>> from inrkit import create_model, load_signal, render
+        >>> run = Path(tempfile.mkdtemp())  # a run folder, as `inrkit fit --out` writes it
+        >>> _ = save(create_model("siren", signal=load_signal("data/astronaut.png")), run / "model.safetensors")
+        >>> model = load(run)
+        >>> model.model_info.name, render(model).shape
+        ('siren', (128, 128, 3))
     """
     path = _resolve(path)
     meta = read_metadata(path)

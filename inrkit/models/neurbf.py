@@ -163,7 +163,11 @@ class NeuRBF(Backbone):
         """Place centres by weighted k-means on the signal and set each kernel's shape from its cluster.
 
         Example:
-            >>> model.init_from_signal(load_signal("data/astronaut.png"))  # doctest: +SKIP
+            >>> from inrkit import load_signal
+            >>> model = NeuRBF(2, 3, num_kernels=64)
+            >>> model.init_from_signal(load_signal("data/astronaut.png", crop=32))
+            >>> model.centres.shape, bool(model.centres.abs().max() <= 1)
+            (torch.Size([64, 2]), True)
         """
         if signal.in_features != self.in_features:
             return

@@ -62,9 +62,13 @@ def load_audio(path: str | Path, normalize: bool = False, **_: object) -> Signal
     `meta["scaling"]` says which happened and `meta["value_scale"]` undoes it.
 
     Example:
-        >>> sig = load_audio("../shared/data/audio/gt_bach.wav")  # doctest: +SKIP
-        >>> sig.shape, sig.meta["sample_rate"], sig.data_range  # doctest: +SKIP
-        ((308207,), 44100, (-1.0, 1.0))
+        >>> import tempfile
+        >>> import soundfile as sf
+        >>> path = Path(tempfile.mkdtemp()) / "tone.wav"
+        >>> sf.write(path, 0.5 * np.sin(np.arange(8000) / 10), 16000, subtype="PCM_16")
+        >>> sig = load_audio(path)
+        >>> sig.shape, sig.meta["sample_rate"], sig.data_range
+        ((8000,), 16000, (-1.0, 1.0))
     """
     path = Path(path)
     data, rate, subtype = _read(path)
@@ -98,7 +102,11 @@ def render_audio(predict: Predict, info: SignalInfo, rate: float | None = None, 
     """The clip at its own sample rate, or at `rate` Hz (or `scale` times as many samples), same duration.
 
     Example:
-        >>> half = render(model, rate=22050)  # doctest: +SKIP
+        >>> from inrkit import create_model, load_signal, render
+        >>> sig = load_signal(np.zeros((1000, 1), np.float32), kind="audio")  # 1000 samples
+        >>> model = create_model("siren", signal=sig, hidden_features=16)
+        >>> render(model, scale=2).shape, render(model, scale=0.5).shape
+        ((2000, 1), (500, 1))
     """
     n = info.shape[0]
     if rate is not None:

@@ -99,9 +99,12 @@ def load_occupancy(path: str | Path, **options: object) -> Signal:
     """A mesh (or occupancy volume) as an occupancy signal: training points with targets in {0, 1}.
 
     Example:
-        >>> sig = load_occupancy("bunny.ply")  # doctest: +SKIP
-        >>> sig.points.shape, sig.meta["eval_res"]  # doctest: +SKIP
-        (torch.Size([250000, 3]), 128)
+        >>> import tempfile, trimesh
+        >>> path = Path(tempfile.mkdtemp()) / "ball.ply"
+        >>> _ = trimesh.creation.icosphere(subdivisions=2).export(path)
+        >>> sig = load_occupancy(path, sampling=ShapeSampling(points=5000), eval_res=32)
+        >>> sig.points.shape, sig.meta["eval_res"], sorted(set(sig.values[:, 0].tolist()))
+        (torch.Size([5000, 3]), 32, [0.0, 1.0])
     """
     return _load("occupancy", Path(path), **options)
 
@@ -110,8 +113,11 @@ def load_sdf(path: str | Path, **options: object) -> Signal:
     """A mesh, oriented point cloud (.xyz) or SDF volume as signed distances (negative inside).
 
     Example:
-        >>> sig = load_sdf("bunny.ply")  # doctest: +SKIP
-        >>> float(sig.values.min()) < 0 < float(sig.values.max())  # doctest: +SKIP
+        >>> import tempfile, trimesh
+        >>> path = Path(tempfile.mkdtemp()) / "ball.ply"
+        >>> _ = trimesh.creation.icosphere(subdivisions=2).export(path)
+        >>> sig = load_sdf(path, sampling=ShapeSampling(points=5000))
+        >>> float(sig.values.min()) < 0 < float(sig.values.max())
         True
     """
     return _load("sdf", Path(path), **options)
@@ -133,8 +139,13 @@ def evaluate_shape(predict: Predict, signal: Signal, eval_res: int | None = None
     """IoU at 0.5 on an N³ grid (occupancy); IoU of the sign, Chamfer and F-score at 0.01 (SDF).
 
     Example:
-        >>> evaluate(model, signal, eval_res=256)["iou"]  # doctest: +SKIP
-        0.97
+        >>> import tempfile, trimesh
+        >>> path = Path(tempfile.mkdtemp()) / "ball.ply"
+        >>> _ = trimesh.creation.icosphere(subdivisions=3).export(path)
+        >>> signal = load_occupancy(path, sampling=ShapeSampling(points=2000))
+        >>> ball = lambda q: (q.norm(dim=1, keepdim=True) < 0.9).float()  # the normalised sphere, exactly
+        >>> evaluate_shape(ball, signal, eval_res=32)["iou"] > 0.95
+        True
     """
     res = signal.shape[0] if signal.is_grid else _check_res(eval_res or signal.meta.get("eval_res", DEFAULT_RES),
                                                              "eval-res")

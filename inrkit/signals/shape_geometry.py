@@ -49,9 +49,12 @@ def read_shape(path: Path) -> Shape:
     """Read a mesh (OBJ/PLY/STL/OFF/GLB) or an oriented point cloud (.xyz: x y z nx ny nz), normalised.
 
     Example:
-        >>> shape = read_shape(Path("bunny.ply"))  # doctest: +SKIP
-        >>> float(np.abs(shape.vertices).max())  # doctest: +SKIP
-        0.9
+        >>> import tempfile, trimesh
+        >>> path = Path(tempfile.mkdtemp()) / "box.stl"
+        >>> _ = trimesh.creation.box(extents=(4, 2, 2)).apply_translation((10, 0, 0)).export(path)
+        >>> shape = read_shape(path)  # centred and scaled into [-0.9, 0.9]³
+        >>> round(float(np.abs(shape.vertices).max()), 3), shape.centre.tolist()
+        (0.9, [10.0, 0.0, 0.0])
     """
     if path.suffix.lower() == ".xyz":
         return _read_xyz(path)
@@ -118,9 +121,11 @@ class WindingNumber:
     """Generalised winding numbers of a triangle mesh, with far clusters approximated by dipoles.
 
     Example:
-        >>> wn = WindingNumber(shape.vertices, shape.faces)  # doctest: +SKIP
-        >>> wn(np.zeros((1, 3)))  # doctest: +SKIP
-        array([1.])
+        >>> import trimesh
+        >>> ball = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+        >>> wn = WindingNumber(ball.vertices, ball.faces)
+        >>> wn(np.array([[0.0, 0.0, 0.0], [0.9, 0.0, 0.0]])) >= 0.5  # about 1 inside, 0 outside
+        array([ True, False])
     """
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, cells: int = 24, beta: float = 2.0) -> None:

@@ -95,7 +95,14 @@ def training_samples(shape: Shape, digest: str, kind: str, settings: ShapeSampli
     """Points (N, 3) and targets (N,) for `kind` (occupancy in {0, 1}, or signed distance), plus cache-hit flag.
 
     Example:
-        >>> pts, values, hit = training_samples(shape, digest, "sdf", DEFAULTS["sdf"])  # doctest: +SKIP
+        >>> import tempfile, trimesh
+        >>> from inrkit.signals.shape_geometry import read_shape
+        >>> path = Path(tempfile.mkdtemp()) / "ball.ply"
+        >>> _ = trimesh.creation.icosphere(subdivisions=2).export(path)
+        >>> settings = ShapeSampling(points=1000, surface=0.5, near=0.25, uniform=0.25)
+        >>> pts, values, hit = training_samples(read_shape(path), content_hash(path), "sdf", settings)
+        >>> pts.shape, values.shape, hit, bool(np.abs(values[:500]).max() < 0.01)  # half on the surface
+        ((1000, 3), (1000,), False, True)
     """
     name = f"samples-{_key(digest, kind, asdict(settings))}"
     hit = (cache_dir() / f"{name}.npz").exists()

@@ -121,9 +121,14 @@ def load_video(path: str | Path, frames: int | None = None, stride: int = 1, siz
         start: index of the first frame to keep.
 
     Example:
-        >>> sig = load_video("../shared/data/video/bikes.mp4", frames=16, size="64x150")  # doctest: +SKIP
-        >>> sig.values.shape  # doctest: +SKIP
-        torch.Size([16, 64, 150, 3])
+        >>> import tempfile
+        >>> import imageio.v3 as iio
+        >>> path = Path(tempfile.mkdtemp()) / "clip.gif"
+        >>> frames = np.stack([np.full((32, 48, 3), 40 * k, np.uint8) for k in range(6)])
+        >>> iio.imwrite(path, frames, duration=100, loop=0)  # 10 frames per second
+        >>> sig = load_video(path, frames=2, stride=2, size="16x24")
+        >>> sig.values.shape, sig.meta["fps"]
+        (torch.Size([2, 16, 24, 3]), 5.0)
     """
     path = Path(path)
     for name, value, low in (("frames", frames, 1), ("stride", stride, 1), ("start", start, 0)):
@@ -195,7 +200,13 @@ def render_video(predict: Predict, info: SignalInfo, fps: float | None = None, f
     """The clip at any frame count (temporal super-resolution) and frame size, clamped to [0, 1].
 
     Example:
-        >>> slow = render(model, fps=50)  # doctest: +SKIP  (twice the frames, same duration)
+        >>> from inrkit import create_model, load_signal, render
+        >>> sig = load_signal(np.zeros((4, 8, 8, 3), np.float32), kind="video")  # at 25 fps
+        >>> model = create_model("siren", signal=sig, hidden_features=16)
+        >>> render(model, fps=50).shape  # twice the frames, same duration
+        (8, 8, 8, 3)
+        >>> render(model, frames=2, size="16x12").shape
+        (2, 16, 12, 3)
     """
     shape = output_shape(info, fps, frames, size, scale)
     out = np.empty((*shape, info.channels), dtype=np.float32)
