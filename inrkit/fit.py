@@ -215,6 +215,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         callback: called with each history row (step, loss, psnr, seconds).
 
     Example:
+        >>> from inrkit import create_model, load_signal
         >>> sig = load_signal("data/astronaut.png")
         >>> model = create_model("siren", signal=sig)
         >>> result = fit(model, sig, FitConfig(steps=300))  # doctest: +SKIP
