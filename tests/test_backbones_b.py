@@ -139,6 +139,7 @@ FLOORS = {"sl2a": 22.0, "neurbf": 30.0, "ngp": 27.0, "fkan": 23.0}
 OVERRIDES = {"fkan": dict(lr=1e-3)}
 
 
+@pytest.mark.quality
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_quality_floor_on_a_32px_crop(name: str) -> None:

@@ -69,6 +69,7 @@ def test_bad_config_values(field: str, value: object) -> None:
         FitConfig(**{field: value})
 
 
+@pytest.mark.quality
 @pytest.mark.parametrize("model, floor", [("siren", 28.0), ("ffn", 25.0)])
 def test_quality_floor_on_real_crop(crop64: np.ndarray, model: str, floor: float) -> None:
     """64x64 RGB crop of a real photograph, 300 steps with the authors' recipe (issue 2's floors)."""

@@ -183,6 +183,7 @@ def crop32() -> object:
     return load_signal(img.astype(np.float32) / 255)
 
 
+@pytest.mark.quality
 @pytest.mark.parametrize("name", QUALITY_CASES)
 def test_quality_floor_on_a_real_crop(name: str, crop32: object) -> None:
     torch.manual_seed(0)

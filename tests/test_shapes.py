@@ -133,6 +133,7 @@ def test_sdf_targets_and_transform(sphere_file, tmp_path):
     assert np.linalg.norm(mesh.vertices - [5, 0, 0], axis=1).mean() == pytest.approx(2.0, rel=0.02)
 
 
+@pytest.mark.quality
 def test_fitted_sphere_reaches_floor(sphere_file):
     torch.manual_seed(0)
     signal = load_signal(sphere_file, "occupancy", eval_res=32, sampling=SMALL)
