@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from inrkit import create_model, list_models
 from inrkit.cli import app
 from inrkit.errors import SignalError
-from inrkit.inference import render, write_reconstruction
 from inrkit.fit import FitConfig, fit
+from inrkit.inference import render, write_reconstruction
 from inrkit.models import get_entry
 from inrkit.signals import load_signal
 

@@ -40,7 +40,8 @@ def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
     assert torch.equal(_outputs(decoded, sig), _outputs(reference, sig))
     w = model.state_dict()["net.1.linear.weight"]  # independent check of one tensor's dequantisation
     scale, zero = affine_params(w, 8)
-    assert torch.equal(decoded.state_dict()["net.1.linear.weight"], dequantize(quantize(w, scale, zero, 8), scale, zero))
+    expected = dequantize(quantize(w, scale, zero, 8), scale, zero)
+    assert torch.equal(decoded.state_dict()["net.1.linear.weight"], expected)
     size = (tmp_path / "m.inrz").stat().st_size
     assert stats.bytes == size and stats.bpp == pytest.approx(size * 8 / 256)
     assert stats.bits_per_param == pytest.approx(size * 8 / stats.params)
@@ -102,7 +103,8 @@ def test_every_backbone_round_trips(name: str, tmp_path) -> None:
     sig = load_signal(np.stack([x, y, x * y], -1).astype(np.float32))
     torch.manual_seed(0)
     small = {get_entry(name).width_arg: 16}  # each backbone's own size argument
-    model = fit(create_model(name, signal=sig, **small), sig, FitConfig(steps=3, device="cpu", progress=False)).model.cpu()
+    config = FitConfig(steps=3, device="cpu", progress=False)
+    model = fit(create_model(name, signal=sig, **small), sig, config).model.cpu()
     for bits, per_channel, prune in ((8, True, 0.2), (None, False, 0.0)):
         compress(model, tmp_path / "m.inrz", bits=bits, per_channel=per_channel, prune=prune)
         decoded = decompress(tmp_path / "m.inrz")
@@ -163,7 +165,8 @@ def test_rd_sweep_resumes_from_the_bench_store_and_keeps_the_rd_json_layout(tmp_
     assert set(first) == {"name", "description", "protocol", "results", "pareto", "configs", "per_image", "baselines",
                           "published_kodak", "at_0.3bpp"}
     entry = first["per_image"]["grad-600"]
-    assert set(entry) == {"image", "params", "steps", "seconds", "float_psnr", "bits"} and set(entry["bits"]) == {"8", "12"}
+    assert set(entry) == {"image", "params", "steps", "seconds", "float_psnr", "bits"}
+    assert set(entry["bits"]) == {"8", "12"}
     assert entry["bits"]["8"]["bytes"] == (out / "inrz" / "grad-600-8bit.inrz").stat().st_size
     assert entry["bits"]["8"]["bpp"] == pytest.approx(entry["bits"]["8"]["bytes"] * 8 / 256)
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import inrkit
 from inrkit.cli import app
-from inrkit.fields import INDEX, WEIGHTS, FieldStore, NeuralFieldDataset
+from inrkit.fields import INDEX, FieldStore, NeuralFieldDataset
 
 runner = CliRunner()
 SMALL = ["--model", "siren", "--width", "8", "--layers", "1", "--steps", "15", "--device", "cpu", "--quiet"]

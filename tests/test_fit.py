@@ -63,7 +63,8 @@ def test_ctrl_c_keeps_what_was_learnt_and_resume_continues(tiny_rgb: np.ndarray,
     assert resumed.history[12]["step"] == 13
 
 
-@pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", -5), ("lr", 0.0), ("loss_terms", {"eikonal": -1})])
+@pytest.mark.parametrize("field, value",
+                         [("steps", 0), ("batch_size", -5), ("lr", 0.0), ("loss_terms", {"eikonal": -1})])
 def test_bad_config_values(field: str, value: object) -> None:
     with pytest.raises(ConfigError):
         FitConfig(**{field: value})

@@ -12,10 +12,9 @@ from inrkit import FitConfig, create_model, fit, list_models, load_signal
 from inrkit.cli import app
 from inrkit.errors import SignalError
 from inrkit.metrics import chamfer_fscore, iou
-from inrkit.signals.shape_geometry import marching_cubes
 from inrkit.models import get_entry
 from inrkit.signals.shape import evaluate_shape, render_shape, write_shape
-from inrkit.signals.shape_geometry import WindingNumber, read_shape, solid_angles
+from inrkit.signals.shape_geometry import WindingNumber, marching_cubes, solid_angles
 from inrkit.signals.shape_sampling import ShapeSampling
 
 SMALL = ShapeSampling(points=8000)
@@ -222,7 +221,8 @@ def test_eikonal_term_pushes_the_gradient_norm_towards_one(sphere_file):
     def grad_error(eikonal: float) -> float:
         torch.manual_seed(0)
         model = create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, first_omega_0=10.0)
-        fit(model, signal, FitConfig(steps=60, lr=1e-3, batch_size=2048, loss_terms={"eikonal": eikonal}, progress=False, device="cpu"))
+        fit(model, signal, FitConfig(steps=60, lr=1e-3, batch_size=2048, loss_terms={"eikonal": eikonal},
+                                     progress=False, device="cpu"))
         grad, = torch.autograd.grad(model(coords).sum(), coords)
         return float((grad.norm(dim=-1) - 1).abs().mean())
 

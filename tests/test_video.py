@@ -16,11 +16,10 @@ from typer.testing import CliRunner
 from inrkit import create_model, list_models
 from inrkit.cli import app
 from inrkit.errors import SignalError
-from inrkit.inference import render
 from inrkit.fit import FitConfig, fit
+from inrkit.inference import render
 from inrkit.models import get_entry
 from inrkit.signals import base, load_signal
-from inrkit.signals import video as video_mod
 
 runner = CliRunner()
 
