@@ -14,9 +14,9 @@ Example:
 from ._version import __version__
 from .batched import Member, fit_many
 from .bench import run_benchmark
-from .fields import NeuralFieldDataset, save_fields
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
 from .export import compress, decompress, load, save
+from .fields import NeuralFieldDataset, save_fields
 from .fit import FitConfig, FitDiverged, FitResult, fit
 from .inference import evaluate, predictor, render, write_reconstruction
 from .metrics import psnr, snr, ssim

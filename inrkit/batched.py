@@ -26,12 +26,12 @@ from . import progress as progress_display
 from .errors import ConfigError
 from .fit import FitConfig, FitResult, _Clock, model_info, progress_probe, resolve_config
 from .inference import OutputMap, evaluate
+from .inits import apply_init, resolve_init
 from .metrics import psnr_from_mse
 from .models import create_model
 from .models.base import Backbone
 from .samplers import make_sampler
 from .signals import Signal
-from .inits import apply_init, resolve_init
 from .utils import resolve_device, seed_everything
 
 try:
@@ -208,7 +208,8 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
         shared = ({k: v.detach().clone() for k, v in first.state_dict().items()}, None)
     nets = [_build(m, model, init, device, shared) for m in members]
     if type(nets[0]).extra_loss is not Backbone.extra_loss:
-        raise ConfigError(f"{model_info(nets[0]).name} adds its own loss term, which fit_many does not run yet; use fit")
+        raise ConfigError(f"{model_info(nets[0]).name} adds its own loss term, which fit_many does not run yet; "
+                          "use fit")
     cfg = resolve_config(config, nets[0], members[0].signal)
     stack = _stack(nets, members, cfg, device)
     _train(stack, members, cfg, device, callback)

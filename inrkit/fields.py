@@ -114,7 +114,8 @@ class FieldStore:
         row = self.rows
         replaced = {r["path"] for r in records if r.get("path")}
         # a file that was unreadable before and is fitted or recorded again now replaces its old record
-        self.index["members"] = [m for m in self.members if not (m["status"] == "unreadable" and m.get("path") in replaced)]
+        self.index["members"] = [m for m in self.members
+                                 if not (m["status"] == "unreadable" and m.get("path") in replaced)]
         for record, module in zip(records, modules):
             record = _clean(dict(record))
             record["row"] = None if module is None else row
@@ -155,7 +156,8 @@ def member_record(path: str | Path | None, signal: Signal | None, seed: int, sta
                   metrics: dict[str, Any] | None = None, error: str | None = None, **extra: Any) -> dict[str, Any]:
     """One index record; `hash` is the file's content hash (the values' when there is no file)."""
     source = path if path is not None and Path(path).is_file() else signal
-    return {"path": str(path) if path is not None else None, "hash": content_hash(source) if source is not None else None,
+    return {"path": str(path) if path is not None else None,
+            "hash": content_hash(source) if source is not None else None,
             "name": signal.name if signal is not None else Path(str(path)).name,
             "kind": signal.kind if signal is not None else None,
             "shape": list(signal.values.shape) if signal is not None else None, "seed": int(seed),

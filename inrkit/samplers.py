@@ -17,7 +17,8 @@ FULL_BATCH_LIMIT = 1 << 18  # below this many samples a step sees the whole sign
 PERMUTE_LIMIT = 1 << 20  # up to this many samples an epoch is a permutation (8 MiB of indices at most)
 
 
-def full_batch(signal: Signal, to_model: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> Iterator[Batch]:
+def full_batch(signal: Signal, to_model: Callable[[torch.Tensor], torch.Tensor],
+               device: torch.device) -> Iterator[Batch]:
     """Every step sees every sample; coordinates and targets are built once and kept on the device."""
     coords = signal.coords().to(device)
     targets = to_model(signal.targets()).to(device)

@@ -69,7 +69,8 @@ def resolve_signal(model: nn.Module, signal: Signal | str | Path | None) -> Sign
     if isinstance(signal, Signal):
         return signal
     if signal is not None:
-        return load_signal(signal, info.kind if info is not None else None, **(get_kind(info.kind).replay_options(info) if info is not None else {}))
+        options = get_kind(info.kind).replay_options(info) if info is not None else {}
+        return load_signal(signal, info.kind if info is not None else None, **options)
     source = info.meta.get("source") if info is not None else None
     if not source or not Path(source).exists():
         return None

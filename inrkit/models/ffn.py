@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import GaussianFourierFeatures
 from .base import Backbone
+from .layers import GaussianFourierFeatures
 from .registry import Recipe, register_model
 
 

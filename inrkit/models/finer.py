@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import siren_uniform_
 from .base import Backbone
+from .layers import siren_uniform_
 from .registry import Recipe, register_model
 
 
@@ -73,7 +73,8 @@ class Finer(Backbone):
     target_range = (0.0, 1.0)
 
     def __init__(self, in_features: int, out_features: int, hidden_features: int = 256, hidden_layers: int = 3,
-                 first_omega_0: float = 30.0, hidden_omega_0: float = 30.0, first_bias_scale: float | None = 20.0) -> None:
+                 first_omega_0: float = 30.0, hidden_omega_0: float = 30.0,
+                 first_bias_scale: float | None = 20.0) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         layers = [FinerLayer(in_features, hidden_features, first_omega_0, True, first_bias_scale)]

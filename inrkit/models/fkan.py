@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .layers import siren_uniform_
 from .base import Backbone
+from .layers import siren_uniform_
 from .registry import Recipe, register_model
 
 

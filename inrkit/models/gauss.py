@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import EXP_FLOOR
 from .base import Backbone
+from .layers import EXP_FLOOR
 from .registry import Recipe, register_model
 
 

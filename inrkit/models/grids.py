@@ -53,7 +53,8 @@ class HashGrid(nn.Module):
         res = level_resolutions(base_resolution, finest_resolution, levels)
         sizes = [min(r**in_features, self.hashmap_size) for r in res]
         self.register_buffer("resolutions", torch.tensor(res, dtype=torch.long), persistent=False)
-        self.register_buffer("dense", torch.tensor([r**in_features <= self.hashmap_size for r in res]), persistent=False)
+        dense = torch.tensor([r**in_features <= self.hashmap_size for r in res])
+        self.register_buffer("dense", dense, persistent=False)
         self.register_buffer("sizes", torch.tensor(sizes, dtype=torch.long), persistent=False)
         self.register_buffer("offsets", torch.tensor([0, *itertools.accumulate(sizes)][:-1], dtype=torch.long),
                              persistent=False)

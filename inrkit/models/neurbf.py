@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from . import neurbf_init as init
-from .grids import DenseGrids, HashGrid
 from .base import Backbone
+from .grids import DenseGrids, HashGrid
 from .registry import Recipe, register_model
 
 

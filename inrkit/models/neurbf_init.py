@@ -73,7 +73,8 @@ def weighted_kmeans(points: torch.Tensor, weights: torch.Tensor, n: int, iters: 
     for _ in range(iters):
         assign = nearest(points, centres)[:, 0]
         mass = torch.zeros(n, dtype=weights.dtype).index_add_(0, assign, weights)
-        sums = torch.zeros(n, points.shape[1], dtype=weights.dtype).index_add_(0, assign, points.double() * weights[:, None])
+        sums = torch.zeros(n, points.shape[1], dtype=weights.dtype)
+        sums.index_add_(0, assign, points.double() * weights[:, None])
         filled = mass > 0
         centres[filled] = (sums[filled] / mass[filled, None]).to(centres.dtype)
     return centres

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .grids import HashGrid
 from .base import Backbone
+from .grids import HashGrid
 from .registry import Recipe, register_model
 
 DEFAULT_FINEST = {1: 16384, 2: 512, 3: 2048}

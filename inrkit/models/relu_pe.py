@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .layers import NerfEncoding, nyquist_frequencies
 from .base import Backbone
+from .layers import NerfEncoding, nyquist_frequencies
 from .registry import Recipe, register_model
 
 

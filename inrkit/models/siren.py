@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import SineLayer, siren_uniform_
 from .base import Backbone
+from .layers import SineLayer, siren_uniform_
 from .registry import Recipe, register_model
 
 

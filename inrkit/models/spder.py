@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import siren_uniform_
 from .base import Backbone
+from .layers import siren_uniform_
 from .registry import Recipe, register_model
 
 _FLOOR = 1e-12  # floor for sqrt(|z|) in the backward only; a normal float32, so flush-to-zero keeps it

@@ -29,8 +29,8 @@ import math
 import torch
 from torch import nn
 
-from .layers import EXP_FLOOR
 from .base import Backbone
+from .layers import EXP_FLOOR
 from .registry import Recipe, register_model
 
 

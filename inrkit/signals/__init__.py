@@ -8,9 +8,13 @@ import numpy as np
 import torch
 
 from ..errors import SignalError
+
+# Importing a kind's module registers it; registration order is listing order (and first claim on a suffix).
+# isort: off
 from . import image  # noqa: F401  (registers the kind)
 from . import audio, video  # noqa: F401  (register their kinds)
 from . import shape  # noqa: F401  (registers occupancy and sdf)
+# isort: on
 from .base import KINDS, Metric, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 
 __all__ = ["KINDS", "Metric", "Signal", "SignalInfo", "SignalKind", "get_kind", "grid_coords", "load_signal",

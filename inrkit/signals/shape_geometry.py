@@ -63,7 +63,8 @@ def read_shape(path: Path) -> Shape:
     try:
         mesh = trimesh.load(path, force="mesh", process=False)
     except Exception as exc:  # trimesh raises many types for corrupt files
-        raise _fail(path, f"cannot read as a mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _fail(path, f"cannot read as a mesh ({why})") from exc
     faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
     vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
     if len(faces) == 0:
@@ -81,7 +82,7 @@ def _read_xyz(path: Path) -> Shape:
     try:
         data = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except Exception as exc:
-        raise _fail(path, f"cannot read as an x y z nx ny nz point cloud ({type(exc).__name__})")
+        raise _fail(path, f"cannot read as an x y z nx ny nz point cloud ({type(exc).__name__})") from exc
     if data.shape[1] < 6:
         raise _fail(path, f"point cloud has {data.shape[1]} columns; SDF fitting needs normals (x y z nx ny nz)")
     if not np.isfinite(data).all() or len(data) < 10:

@@ -91,7 +91,8 @@ def _cached(name: str, compute) -> dict[str, np.ndarray]:
     return arrays
 
 
-def training_samples(shape: Shape, digest: str, kind: str, settings: ShapeSampling) -> tuple[np.ndarray, np.ndarray, bool]:
+def training_samples(shape: Shape, digest: str, kind: str,
+                     settings: ShapeSampling) -> tuple[np.ndarray, np.ndarray, bool]:
     """Points (N, 3) and targets (N,) for `kind` (occupancy in {0, 1}, or signed distance), plus cache-hit flag.
 
     Example:
