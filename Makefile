@@ -19,6 +19,7 @@ demo: $(BIN)/inrkit
 	$(BIN)/inrkit render runs/demo --scale 2
 
 test: $(BIN)/inrkit
+	$(BIN)/ruff check inrkit tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-all: $(BIN)/inrkit
