@@ -18,15 +18,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import progress as progress_display
+from .engine import build_engine, check_precision, engine_settings, train_step
 from .errors import ConfigError, InrkitError, ModelError
 from .metrics import psnr_from_mse
 from .models import get_entry
 from .models.base import Backbone
 from .inference import OutputMap, evaluate, predictor
-from .samplers import Batch, make_sampler
+from .samplers import FULL_BATCH_LIMIT, Batch, make_sampler, teaching_batches
 from .signals import KINDS, Signal, get_kind
 from .utils import resolve_device, seed_everything
 
+DEFAULT_STEPS = 2000
+SAMPLERS = ("uniform", "int")
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "mse": F.mse_loss,
     "bce": F.binary_cross_entropy_with_logits,
@@ -42,7 +45,7 @@ class FitConfig:
     """How to fit. Fields left as None take the backbone's recipe for the signal kind.
 
     Attributes:
-        steps: optimisation steps.
+        steps: optimisation steps (None: the recipe's, else 2000).
         lr: Adam learning rate (recipe when None).
         lr_decay: factor the learning rate has fallen to at the last step (recipe when None; 1 = constant).
         batch_size: samples per step (None: the whole signal up to 2^18 samples, else random 2^18).
@@ -58,9 +61,20 @@ class FitConfig:
         progress: show a progress bar.
         loss_terms: weights of the signal kind's extra loss terms by name, e.g. {"eikonal": 0.1} for
             SIREN's | |grad f| - 1 | on signed distances; a term the kind does not offer is an error.
+        recipe: "authors" or "fast" (None: the one the model was built with).
+        warmup: steps of linear learning-rate warm-up (None: the recipe's).
+        sampler: "uniform" (full batch or random batches) or "int" (Implicit Neural Teaching: train on
+            the samples the model gets most wrong; see `samplers.teaching_batches`).
+        precision: "fp32", "tf32" (TF32 matmuls on GPUs), "bf16" or "fp16" (autocast; fp16 with loss
+            scaling). Metrics are always computed in float32 or better.
+        compile: train through `torch.compile` (falls back to eager with a warning where unavailable).
+        threads: CPU threads for this fit (None: torch's default).
+        read_every: steps between reading the loss back to the host (None: 1 on CPUs, where it is
+            free, 25 on GPUs, where each read waits for the device); divergence and a target PSNR are
+            noticed at those steps.
     """
 
-    steps: int = 2000
+    steps: int | None = None
     lr: float | None = None
     lr_decay: float | None = None
     batch_size: int | None = None
@@ -74,12 +88,24 @@ class FitConfig:
     checkpoint_every: float = 60.0
     progress: bool = True
     loss_terms: dict[str, float] = field(default_factory=dict)
+    recipe: str | None = None
+    warmup: int | None = None
+    sampler: str = "uniform"
+    precision: str = "fp32"
+    compile: bool = False
+    threads: int | None = None
+    read_every: int | None = None
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if self.warmup is not None and (not isinstance(self.warmup, int) or self.warmup < 0):
+            raise ConfigError(f"warmup must be an integer >= 0, got {self.warmup!r}")
         for name, weight in self.loss_terms.items():
             if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
                 raise ConfigError(f"{name} weight must be a finite number >= 0, got {weight!r}")
-        for name in ("steps", "batch_size", "log_every", "eval_every", "chunk_size"):
+        for name in ("steps", "batch_size", "log_every", "eval_every", "chunk_size", "threads", "read_every"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -102,12 +128,17 @@ class FitResult:
     time_to_target: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
     signal_info: Any = None
+    predict: Any = None  # the final evaluation's predictor; it keeps that grid, so rendering it again is free
 
 
 def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitConfig:
     """Fill the unset fields from the backbone's recipe for this signal kind (then the kind's defaults)."""
-    recipe = get_entry(model_info(model).name).recipe(signal.kind)
+    name = config.recipe or model_info(model).recipe
+    recipe = get_entry(model_info(model).name).recipe(signal.kind, name)
     return FitConfig(**{**asdict(config),
+                        "recipe": name,
+                        "steps": config.steps or recipe.steps or DEFAULT_STEPS,
+                        "warmup": recipe.warmup if config.warmup is None else config.warmup,
                         "lr": config.lr or recipe.lr,
                         "lr_decay": config.lr_decay or recipe.lr_decay,
                         "batch_size": config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size})
@@ -167,26 +198,6 @@ def regulariser(model: nn.Module, signal: Signal, terms: dict[str, float], gain:
     return total
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-               regulariser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> float:
-    """One optimisation step; returns the loss before the update.
-
-    `regulariser(coords, output)` adds a term that may differentiate the output by the coordinates.
-    """
-    coords, targets = batch
-    if regulariser is not None:
-        coords = coords.detach().requires_grad_(True)
-    output = model(coords)
-    loss = loss_fn(output, targets)
-    if regulariser is not None:
-        loss = loss + regulariser(coords, output)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
 class _Clock:
     """Training time only (evaluation excluded), synchronised with CUDA so it is real."""
 
@@ -223,46 +234,88 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         True
     """
     cfg = resolve_config(config or FitConfig(), model, signal)
-    loss_name = model_info(model).loss
-    device = resolve_device(cfg.device)
+    with engine_settings(cfg.precision, cfg.threads):
+        return _fit(model, signal, cfg, sampler, callback)
+
+
+def lr_factor(cfg: FitConfig) -> Callable[[int], float]:
+    """Linear warm-up from 1% of the learning rate, times exponential decay to `lr_decay` at the last step."""
+
+    def factor(step: int) -> float:
+        warm = min(1.0, 0.01 + 0.99 * step / cfg.warmup) if cfg.warmup else 1.0
+        return warm * cfg.lr_decay ** min(step / cfg.steps, 1.0)
+
+    return factor
+
+
+def default_sampler(signal: Signal, cfg: FitConfig, model: nn.Module, out_map: OutputMap, device: torch.device,
+                    generator: torch.Generator, start: int) -> tuple[Iterator[Batch], bool]:
+    """The sampler `cfg.sampler` names; returns it and whether each step sees the whole signal."""
+    if cfg.sampler == "int":
+        n = signal.num_samples
+        batch = cfg.batch_size or (n if n <= FULL_BATCH_LIMIT else FULL_BATCH_LIMIT)
+        return teaching_batches(signal, batch, out_map.to_model, device, generator, sample_error(model, out_map),
+                                cfg.steps, start), False
+    return make_sampler(signal, cfg.batch_size, out_map.to_model, device, generator)
+
+
+def sample_error(model: nn.Module, out_map: OutputMap) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Per-sample L1 error summed over channels, in model units (logits through the sigmoid for BCE)."""
+
+    def error(coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        output = model(coords)
+        output = torch.sigmoid(output) if out_map.loss == "bce" else output
+        return (output.float() - targets).abs().sum(-1)
+
+    return error
+
+
+def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Batch] | None,
+         callback: Callable[[dict[str, float]], None] | None) -> FitResult:
+    loss_name, device = model_info(model).loss, resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
     model.to(device).train()
     out_map = OutputMap.of(model, signal.info)
     extra = regulariser(model, signal, cfg.loss_terms, out_map.gain)
     model.init_from_signal(signal)
-    full = False
-    if sampler is None:
-        sampler, full = make_sampler(signal, cfg.batch_size, out_map.to_model, device, generator)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cfg.lr_decay ** min(s / cfg.steps, 1.0))
+    engine = build_engine(model, device, cfg.precision, cfg.compile and extra is None)  # no double backward
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)
     start, history = state.get("step", 0), state.get("history", [])
+    full = False
+    if sampler is None:
+        sampler, full = default_sampler(signal, cfg, model, out_map, device, generator, start)
     clock = _Clock(device, state.get("seconds", 0.0))
     log_every = cfg.log_every or max(1, cfg.steps // 200)
     eval_every = cfg.eval_every or max(1, cfg.steps // 20)
+    read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
     span = signal.data_range[1] - signal.data_range[0]
     loss_fn, step, interrupted, time_to_target = LOSSES[loss_name], start, False, state.get("time_to_target")
-    last_psnr, last_save = math.nan, time.monotonic()
+    value, last_psnr, last_save = math.nan, math.nan, time.monotonic()
     probe = None if full else progress_probe(signal, cfg.seed)
     bar = progress_display.task(f"{model_info(model).name} {signal.name}", cfg.steps, completed=start,
                                 progress=cfg.progress)
     try:
         while step < cfg.steps:
             with clock:
-                loss = train_step(model, optimizer, next(sampler), loss_fn, extra)
+                loss = train_step(engine, optimizer, next(sampler), loss_fn, extra)
                 schedule.step()
-            if not math.isfinite(loss):
-                raise FitDiverged(f"loss became {loss} at step {step + 1}; try a lower --lr")
             step += 1
-            if loss_name == "mse" and (full or step % eval_every == 0 or step == cfg.steps):
-                err = loss / out_map.gain**2 if full else probe_mse(model, signal, probe, cfg.chunk_size)
-                last_psnr = psnr_from_mse(err, span)
+            last = step == cfg.steps
+            if step % read_every == 0 or step % log_every == 0 or last:  # the only host syncs of a step
+                value = float(loss)
+                if not math.isfinite(value):
+                    raise FitDiverged(f"loss became {value} by step {step}; try a lower --lr")
+                if loss_name == "mse" and full:
+                    last_psnr = psnr_from_mse(value / out_map.gain**2, span)
+            if loss_name == "mse" and not full and (step % eval_every == 0 or last):
+                last_psnr = psnr_from_mse(probe_mse(model, signal, probe, cfg.chunk_size), span)
             reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
-            if step % log_every == 0 or step == cfg.steps or reached:
-                row = {"step": step, "loss": loss, "psnr": last_psnr, "seconds": clock.total}
+            if step % log_every == 0 or last or reached:
+                row = {"step": step, "loss": value, "psnr": last_psnr, "seconds": clock.total}
                 history.append(row)
-                bar.update(loss=f"{loss:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
+                bar.update(loss=f"{value:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
                 if callback:
                     callback(row)
             bar.advance()
@@ -280,9 +333,10 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     if cfg.checkpoint_path:
         _save_checkpoint(cfg.checkpoint_path, model, optimizer, schedule, generator, step, history, clock.total,
                          time_to_target)
-    metrics = evaluate(model, signal, chunk_size=cfg.chunk_size)
+    predict = predictor(model, signal.info, chunk_size=cfg.chunk_size, cache=True)
+    metrics = evaluate(model, signal, predict=predict)
     return FitResult(model, metrics, history, step, clock.total, interrupted, time_to_target, asdict(cfg),
-                     signal.info)
+                     signal.info, predict)
 
 
 def _save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,

@@ -81,8 +81,30 @@ def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | to
         return torch.cat(parts) if parts else torch.empty(0, info.channels)
 
     if cache:
-        predict.grid_cache = {}  # type: ignore[attr-defined]
+        predict.grid_cache = WeightsCache(model)  # type: ignore[attr-defined]
     return predict
+
+
+class WeightsCache(dict):
+    """Grids predicted by one model, forgotten as soon as any of its tensors changes in place.
+
+    Every in-place change (an optimiser step, `load_state_dict`, `fill_`) bumps a tensor's version
+    counter, so comparing the counters tells whether a cached prediction is still the model's.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, ...]:
+        return tuple(t._version for t in (*self.model.parameters(), *self.model.buffers()))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if self._stamp() != self.stamp:
+            self.clear()
+            self.stamp = self._stamp()
+        return super().get(key, default)
 
 
 def evaluate(model: nn.Module, signal: Signal, device: str | torch.device | None = None,

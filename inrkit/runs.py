@@ -103,7 +103,7 @@ def write_run(result: FitResult, signal: Signal, out: Path, plots: bool = True) 
     write_history(result.history, out / "history.csv")
     if plots:
         plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")
-    array = render(result.model, signal.info)
+    array = render(result.model, signal.info, predict=result.predict)  # the final evaluation's grid, not a new pass
     if plots and kind.preview is not None:
         kind.preview(array, signal, out / "comparison.png")
     try:

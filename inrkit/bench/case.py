@@ -229,7 +229,7 @@ def fit_and_judge(case: Case, context: CaseContext) -> dict[str, Any]:
 
     signal, result = fit_case(case, context)
     out, stem = context.out, case_stem(case)
-    array = render(result.model, signal.info)
+    array = render(result.model, signal.info, predict=result.predict)  # the final evaluation's grid, not a new pass
     row = {**fit_row(result), "thumbnail": save_thumbnail(case.kind, array, out / "thumbs" / f"{stem}.png")}
     original = original_thumbnail(out, case.signal, case.load)
     if signal.points is None and not original.exists():

@@ -9,13 +9,15 @@ hooks are not called again, so the fitted model is only refined.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from .. import progress as progress_display
-from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config, train_step
+from ..engine import build_engine, train_step
+from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config
 from ..inference import OutputMap
 from ..samplers import make_sampler
 from ..signals import Signal
@@ -74,12 +76,13 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
     model.to(dev).train()
     sampler, _ = make_sampler(signal, cfg.batch_size, OutputMap.of(model, signal.info).to_model, dev, generator)
     attached = _attach(model, spec)
+    engine = build_engine(model, dev)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
     bar = progress_display.task(f"QAT {model.model_info.name} {spec.bits or 'fp16'} bit", steps, progress=progress)
     try:
         for step in range(steps):
-            loss = train_step(model, optimizer, next(sampler), LOSSES[model.model_info.loss])
-            if not torch.isfinite(torch.tensor(loss)):
+            loss = float(train_step(engine, optimizer, next(sampler), LOSSES[model.model_info.loss]))
+            if not math.isfinite(loss):
                 raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
             bar.advance(loss=loss)
     finally:

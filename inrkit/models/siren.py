@@ -40,6 +40,10 @@ def _sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fe
         "sdf": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4),
         "occupancy": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4, loss="bce"),
     },
+    fast={  # benchmarks/tune_fast.py; see benchmarks/results/speed.md
+        "image": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-3, lr_decay=0.1,
+                        source="benchmarks/tune_fast.py"),
+    },
 )
 class Siren(Backbone):
     """SIREN with a linear output layer.

@@ -1,0 +1,125 @@
+"""How a training step runs on the hardware: precision, torch.compile and threads.
+
+These are `FitConfig` options; `fit` (and anything else that trains) calls `engine_settings` once
+and `train_step` every step, and knows nothing else about them. On a CPU every option defaults to
+off, because none of them pays there for networks of this size (see benchmarks/results/speed.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+Regulariser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    return precision
+
+
+@dataclass
+class Engine:
+    """The forward function and mixed-precision state of one fit.
+
+    Attributes:
+        forward: the model, or its `torch.compile`d version (same parameters, so saving is unchanged).
+        autocast: dtype of autocast regions (None: full precision).
+        scaler: gradient scaler for fp16, where small gradients would underflow.
+    """
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    autocast: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    def region(self) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+
+def build_engine(model: nn.Module, device: torch.device, precision: str = "fp32", compile: bool = False) -> Engine:
+    """The engine for `model`: autocast for bf16/fp16, a loss scaler for fp16, compile where asked.
+
+    Example:
+        >>> from torch import nn
+        >>> build_engine(nn.Linear(2, 1), torch.device("cpu")).autocast is None
+        True
+    """
+    check_precision(precision)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    return Engine(compiled(model) if compile else model, device, dtype, scaler)
+
+
+def compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`torch.compile(model)`, falling back to the model itself (one warning) where compiling fails.
+
+    Compilation happens at the first call, so that is where a missing compiler shows up.
+    """
+    fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, dynamic=False)
+
+    def forward(coords: torch.Tensor) -> torch.Tensor:
+        nonlocal fn
+        if fn is not model:
+            try:
+                return fn(coords)
+            except Exception as exc:  # noqa: BLE001  (no compiler, unsupported op or platform)
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}); training uncompiled", stacklevel=2)
+                fn = model
+        return fn(coords)
+
+    return forward
+
+
+@contextlib.contextmanager
+def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iterator[None]:
+    """TF32 matmuls and the thread count for the duration of a fit; the caller's settings come back after."""
+    old_threads, old_tf32 = torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32
+    old_cudnn = torch.backends.cudnn.allow_tf32
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if precision == "tf32":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old_tf32, old_cudnn
+
+
+def train_step(engine: Engine, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
+               loss_fn: LossFn, regulariser: Regulariser | None = None) -> torch.Tensor:
+    """One optimisation step; returns the loss before the update as a detached tensor (no host sync).
+
+    `regulariser(coords, output)` adds a term that may differentiate the output by the coordinates.
+    The loss itself is computed in float32 whatever the autocast dtype.
+    """
+    coords, targets = batch
+    if regulariser is not None:
+        coords = coords.detach().requires_grad_(True)
+    with engine.region():
+        output = engine.forward(coords)
+    loss = loss_fn(output.float(), targets)
+    if regulariser is not None:
+        loss = loss + regulariser(coords, output.float())
+    optimizer.zero_grad(set_to_none=True)
+    if engine.scaler is not None:
+        engine.scaler.scale(loss).backward()
+        engine.scaler.step(optimizer)
+        engine.scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach()

@@ -1,0 +1,128 @@
+"""Engine options (precision, compile, threads, host syncs), recipes and the INT sampler, as a user sees them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inrkit import FitConfig, create_model, fit, load_signal
+from inrkit.errors import ConfigError, ModelError
+from inrkit.fit import lr_factor, resolve_config
+from inrkit.samplers import teaching_batches, teaching_interval, teaching_ratio
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:16, 0:16] / 16
+    picture = np.stack([np.sin(6 * x), np.cos(5 * y), x * y], -1) * 0.4 + 0.5 + 0.02 * rng.random((16, 16, 3))
+    return load_signal(picture.astype(np.float32))
+
+
+def small_siren(signal, **kwargs):
+    torch.manual_seed(0)
+    return create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, **kwargs)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "tf32"])
+def test_mixed_precision_fits_still_learn(image, precision: str) -> None:
+    result = fit(small_siren(image), image, FitConfig(steps=60, lr=1e-3, precision=precision, progress=False,
+                                                      device="cpu"))
+    assert result.metrics["psnr"] > 22  # fp32 reaches about 30 dB here; an untrained net about 10 dB
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())  # weights stay float32
+
+
+def test_unknown_engine_options_are_refused() -> None:
+    with pytest.raises(ConfigError, match="precision"):
+        FitConfig(precision="fp8")
+    with pytest.raises(ConfigError, match="sampler"):
+        FitConfig(sampler="greedy")
+    with pytest.raises(ConfigError, match="threads"):
+        FitConfig(threads=0)
+
+
+def test_compile_falls_back_to_eager_with_one_warning(image, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(model, **_):
+        def run(coords):
+            raise RuntimeError("no compiler here")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        result = fit(small_siren(image), image, FitConfig(steps=20, lr=1e-3, compile=True, progress=False,
+                                                          device="cpu"))
+    assert result.steps == 20 and result.metrics["psnr"] > 15
+
+
+def test_the_loss_is_read_back_only_every_read_every_steps(image, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = []
+    real = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda t: reads.append(1) or real(t))
+    fit(small_siren(image), image, FitConfig(steps=100, read_every=25, log_every=50, eval_every=50,
+                                             progress=False, device="cpu"))
+    assert len(reads) <= 8  # 4 reads of the loss and the evaluation's own; one a step would be 100
+
+
+def test_threads_are_restored_after_a_fit(image) -> None:
+    before = torch.get_num_threads()
+    fit(small_siren(image), image, FitConfig(steps=2, threads=1, progress=False, device="cpu"))
+    assert torch.get_num_threads() == before
+
+
+def test_writing_a_run_reuses_the_final_evaluation(image, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inrkit.runs import write_run
+
+    model = small_siren(image)
+    result = fit(model, image, FitConfig(steps=5, progress=False, device="cpu"))
+    calls = []
+    monkeypatch.setattr(model, "forward", lambda coords: calls.append(len(coords)) or torch.zeros(len(coords), 3))
+    write_run(result, image, tmp_path)
+    assert calls == [] and (tmp_path / "reconstruction.png").exists()
+    with torch.no_grad():  # once the weights change, the cached grid is not the model's any more
+        next(model.parameters()).add_(1.0)
+    write_run(result, image, tmp_path)
+    assert sum(calls) == 16 * 16
+
+
+def test_warm_up_then_decay() -> None:
+    factor = lr_factor(FitConfig(steps=100, warmup=10, lr_decay=0.1))
+    assert factor(0) == pytest.approx(0.01) and factor(10) == pytest.approx(0.1 ** 0.1)
+    assert factor(100) == pytest.approx(0.1)
+
+
+def test_the_fast_recipe_is_recorded_and_followed(image) -> None:
+    model = create_model("siren", signal=image, recipe="fast")
+    assert model.model_info.recipe == "fast"
+    fast, authors = resolve_config(FitConfig(), model, image), resolve_config(FitConfig(recipe="authors"), model, image)
+    assert fast.recipe == "fast" and fast.lr > authors.lr
+    with pytest.raises(ModelError, match="unknown recipe"):
+        create_model("siren", signal=image, recipe="quick")
+
+
+def test_teaching_schedules_follow_the_authors() -> None:
+    assert teaching_ratio(0, 1000) == pytest.approx(0.2) and teaching_ratio(999, 1000) == pytest.approx(0.92)
+    assert teaching_interval(100, 1000) == 1  # every step during the first quarter
+    assert teaching_interval(300, 1000) == 10 and teaching_interval(999, 1000) == 50
+
+
+def test_teaching_trains_on_the_worst_samples(image) -> None:
+    bad = torch.zeros(image.num_samples, dtype=torch.bool)
+    bad[:20] = True  # the model is wrong only at these samples
+
+    def error(coords, targets):
+        hit = (coords[:, None, :] == image.coords()[bad][None]).all(-1).any(-1)
+        return hit.float() + 0.01 * torch.rand(len(coords))
+
+    batches = teaching_batches(image, image.num_samples, lambda v: v, torch.device("cpu"),
+                               torch.Generator().manual_seed(0), error, steps=100)
+    coords, _ = next(batches)
+    assert len(coords) == int(0.2 * image.num_samples)
+    chosen = (coords[:, None, :] == image.coords()[bad][None]).all(-1).any(-1)
+    assert chosen.sum() == 20  # every wrong sample is in the batch
+
+
+def test_int_sampler_fits(image) -> None:
+    result = fit(small_siren(image), image, FitConfig(steps=60, lr=1e-3, sampler="int", progress=False,
+                                                      device="cpu"))
+    assert result.metrics["psnr"] > 22
