@@ -8,30 +8,40 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, parse_size
+from .common import DEVICE_HELP, console, err_console, for_kinds, loader_size, parse_budget, positive
 
 
 def fit_many(
     source: Annotated[str, typer.Argument(help="a folder of signals, or a glob such as 'crops/*.png'")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
-    out: Annotated[Path, typer.Option(help="dataset folder (fields.safetensors + index.json); re-run to resume")] = Path("fields"),
-    steps: Annotated[Optional[int], typer.Option(help="optimisation steps [default: the recipe's]")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="learning rate [default: the backbone's recipe]")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option(help="final lr factor, 1 = constant [default: recipe]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="samples per step [default: whole signal]")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width")] = None,
-    width: Annotated[Optional[int], typer.Option(help="hidden width (hidden_features)")] = None,
-    layers: Annotated[Optional[int], typer.Option(help="hidden layers (hidden_layers)")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: from the file suffix]")] = None,
-    seed: Annotated[int, typer.Option(help="base random seed (each file adds its own offset)")] = 0,
-    seeds: Annotated[int, typer.Option(help="fits per file, each with its own seed")] = 1,
+    out: Annotated[Path, typer.Option(help="dataset folder (fields.safetensors + index.json); "
+                                      "re-run to resume")] = Path("fields"),
+    steps: Annotated[Optional[int], typer.Option(min=1, help="optimisation steps", show_default="the recipe's")] = None,
+    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+                                                show_default="the backbone's recipe")] = None,
+    lr_decay: Annotated[Optional[float], typer.Option(parser=positive, help="final lr factor, 1 = constant",
+                                                      show_default="the recipe's")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="samples per step",
+                                                      show_default="the recipe's, else the whole signal")] = None,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width",
+                                                  show_default="the recipe's width")] = None,
+    width: Annotated[Optional[int], typer.Option(min=1, help="hidden width (hidden_features)",
+                                                 show_default="the recipe's")] = None,
+    layers: Annotated[Optional[int], typer.Option(min=0, help="hidden layers (hidden_layers)",
+                                                  show_default="the recipe's")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="base random seed (each file adds its own offset)")] = 0,
+    seeds: Annotated[int, typer.Option(min=1, help="fits per file, each with its own seed")] = 1,
     init: Annotated[str, typer.Option(help="random (per member), shared (one for all) or a weights FILE "
                                            "(e.g. from `inrkit meta-learn`)")] = "random",
-    chunk: Annotated[int, typer.Option(help="members trained together; each finished chunk is saved")] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
-    target_psnr: Annotated[Optional[float], typer.Option(help="a member stops once this PSNR (dB) is reached")] = None,
-    crop: Annotated[Optional[str], typer.Option(help="images: centre crop N or HxW")] = None,
-    size: Annotated[Optional[str], typer.Option(help="resize every signal to HxW (images, video frames)")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="members trained together; each finished chunk is saved")] = 64,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="a member stops once this PSNR (dB) "
+                                                         "is reached", show_default="run every step")] = None,
+    crop: Annotated[Optional[str], typer.Option(help=for_kinds("crop", "load_options") + "centre crop N or HxW",
+                                                show_default="no crop")] = None,
+    size: Annotated[Optional[str], typer.Option(help=for_kinds("size", "load_options") + "resize to N or HxW",
+                                                show_default="as loaded")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Fit every file of a folder as one batched run into a neural-field dataset (resumable)."""
@@ -40,10 +50,12 @@ def fit_many(
 
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet)
-    options = {k: v for k, v in dict(crop=_pair(crop), size=_pair(size)).items() if v is not None}
-    summary = run_fit_many(source, model, out, config, seeds=seeds, init=init, params=params, kind=kind,
+    options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
+               if v is not None}
+    summary = run_fit_many(source, model, out, config, seeds=seeds, init=init, params=parse_budget(params), kind=kind,
                            signal_options=options, model_options={"hidden_features": width, "hidden_layers": layers},
-                           chunk=chunk, warn=lambda line: err_console.print(f"warning: {line}", highlight=False, soft_wrap=True),
+                           chunk=chunk, warn=lambda line: err_console.print(f"warning: {line}", markup=False,
+                                                                           highlight=False, soft_wrap=True),
                            progress=None if quiet else _report)
     psnr = [p for p in summary.psnr if math.isfinite(p)]
     mean = f", mean PSNR {sum(psnr) / len(psnr):.2f} dB" if psnr else ""
@@ -54,13 +66,51 @@ def fit_many(
         raise typer.Exit(130)
 
 
-def _pair(text: Optional[str]) -> Optional[object]:
-    size = parse_size(text)
-    return None if size is None else (size[0] if len(size) == 1 else size)
-
-
 def _report(summary: object) -> None:
     err_console.print(f"saved {summary.fitted} members to {summary.folder}", highlight=False, soft_wrap=True)
+
+
+def meta_learn(
+    source: Annotated[str, typer.Argument(help="a folder of same-shaped signals, or a glob")],
+    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
+    out: Annotated[Path, typer.Option(help="weights file of the learned init")] = Path("init.safetensors"),
+    outer_steps: Annotated[int, typer.Option(help="init updates")] = 300,
+    inner_steps: Annotated[int, typer.Option(help="Adam steps per signal between updates")] = 10,
+    inner_lr: Annotated[Optional[float], typer.Option(help="inner learning rate [default: the recipe's]")] = None,
+    meta_batch: Annotated[int, typer.Option(help="signals fitted together per update")] = 8,
+    outer_lr: Annotated[float, typer.Option(help="first step toward the fitted weights (falls to 0)")] = 1.0,
+    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width")] = None,
+    width: Annotated[Optional[int], typer.Option(help="hidden width (hidden_features)")] = None,
+    layers: Annotated[Optional[int], typer.Option(help="hidden layers (hidden_layers)")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="signal kind [default: from the file suffix]")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="images: centre crop N or HxW")] = None,
+    size: Annotated[Optional[str], typer.Option(help="resize every signal to HxW")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Learn an initialisation (Reptile) over a folder; start fits from it with --init FILE."""
+    from ..export import save
+    from ..many import expand_sources, load_all
+    from ..meta import MetaConfig, meta_learn as learn
+    from ..models import create_model
+    from ..utils import parse_count
+
+    config = MetaConfig(outer_steps=outer_steps, inner_steps=inner_steps, inner_lr=inner_lr, meta_batch=meta_batch,
+                        outer_lr=outer_lr, seed=seed, device=device, progress=not quiet)
+    options = {k: v for k, v in dict(crop=_pair(crop), size=_pair(size)).items() if v is not None}
+    loaded, _ = load_all(expand_sources(source), kind, options,
+                         lambda line: err_console.print(f"warning: {line}", highlight=False, soft_wrap=True))
+    if not loaded:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{source}: none of the files could be read")
+    budget = parse_count(params)
+    init = learn([s for _, s in loaded], lambda s: create_model(model, signal=s, params=budget, hidden_features=width,
+                                                               hidden_layers=layers), config)
+    save(init, out, extra={"meta_learned": {"signals": len(loaded), "source": str(source), **vars(config)}})
+    console.print(f"wrote {out} (learned on {len(loaded)} signals); use it with --init {out}", highlight=False,
+                  soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,3 +118,4 @@ def register(app: typer.Typer) -> None:
     from .common import friendly
 
     app.command("fit-many")(friendly(fit_many))
+    app.command("meta-learn")(friendly(meta_learn))

@@ -163,28 +163,33 @@ def _label_grid(shape: Shape, res: int) -> np.ndarray:
     if shape.faces is None:  # nearest-normal labels are cheap: evaluate every cell
         return np.concatenate([inside(shape, cell_centres_3d(res, idx))
                                for idx in np.array_split(np.arange(res**3), max(1, res**3 // 500_000))])
-    from scipy import ndimage
-
     winding = _winding(shape)
     r = res
     while r > 32 and r % 2 == 0:
         r //= 2
     occ = inside(shape, cell_centres_3d(r), winding).reshape(r, r, r)
     rng = np.random.default_rng(0)
-    bar = progress.task(f"labelling the {res}³ evaluation grid (cached for next time)", int(np.log2(res // r)))
-    while r < res:
-        bar.advance()
-        surface = np.zeros((r, r, r), bool)
-        pts = sample_surface(shape, 64 * r * r, rng)  # dense enough to touch every cell the surface crosses
-        idx = np.clip(((pts + 1) / 2 * r).astype(int), 0, r - 1)
-        surface[idx[:, 0], idx[:, 1], idx[:, 2]] = True
-        cross = ndimage.generate_binary_structure(3, 1)
-        changes = ndimage.maximum_filter(occ, footprint=cross) != ndimage.minimum_filter(occ, footprint=cross)
-        unsure = surface | changes
-        occ = occ.repeat(2, 0).repeat(2, 1).repeat(2, 2)
-        unsure = unsure.repeat(2, 0).repeat(2, 1).repeat(2, 2)
-        r *= 2
-        flat = np.flatnonzero(unsure)
-        occ.reshape(-1)[flat] = inside(shape, cell_centres_3d(r, flat), winding)
-    bar.close()
+    with progress.task(f"labelling the {res}³ evaluation grid (cached for next time)", int(np.log2(res // r))) as bar:
+        while r < res:
+            occ, r = _refine(shape, occ, r, rng, winding), 2 * r
+            bar.advance()
     return occ.reshape(-1)
+
+
+def _refine(shape: Shape, occ: np.ndarray, r: int, rng: np.random.Generator,
+            winding: WindingNumber | None) -> np.ndarray:
+    """The (2r)³ labels from the r³ ones: only cells near the surface or a label change are evaluated."""
+    from scipy import ndimage
+
+    surface = np.zeros((r, r, r), bool)
+    pts = sample_surface(shape, 64 * r * r, rng)  # dense enough to touch every cell the surface crosses
+    idx = np.clip(((pts + 1) / 2 * r).astype(int), 0, r - 1)
+    surface[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    cross = ndimage.generate_binary_structure(3, 1)
+    changes = ndimage.maximum_filter(occ, footprint=cross) != ndimage.minimum_filter(occ, footprint=cross)
+    unsure = surface | changes
+    occ = occ.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+    unsure = unsure.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+    flat = np.flatnonzero(unsure)
+    occ.reshape(-1)[flat] = inside(shape, cell_centres_3d(2 * r, flat), winding)
+    return occ
