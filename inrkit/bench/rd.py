@@ -34,7 +34,8 @@ def rd_case(case: Case, context: CaseContext) -> dict[str, Any]:
     for b in case.options["bits"]:
         path = context.out / "inrz" / f"{slug(case.signal_name)}-{case.params}-{b}bit.inrz"
         stats = compress(model, path, bits=b, signal=signal)
-        bits[str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes}
+        bits[str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes,
+                        **({"ms_ssim": stats.metrics["ms_ssim"]} if "ms_ssim" in stats.metrics else {})}
     return {**fit_row(result), "extra": {"bits": bits}}
 
 
@@ -83,7 +84,8 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
             if rows:
                 configs.append({"label": f"{p:,} params, {b} bit",
                                 "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
-                                "psnr": float(np.mean([r["psnr"] for r in rows]))})
+                                "psnr": float(np.mean([r["psnr"] for r in rows])),
+                                **_mean_ms_ssim(rows)})
     if not configs:
         from ..errors import InrkitError
 
@@ -98,7 +100,9 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
                        "bpp from the file size",
         "protocol": {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
                      "params": list(params), "bits": list(bits)},
-        "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs]},
+        "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs],
+                    **({"ms-ssim": [c["ms_ssim"] for c in configs]} if all("ms_ssim" in c for c in configs) else {})},
+        "channels": pixels[0].shape[-1],
         "pareto": {"bpp": front[0], "psnr": front[1]},
         "configs": configs,
         "per_image": {c["image"] + f"-{c['params']}": c for c in cases},
@@ -111,6 +115,11 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     (out / "rd.json").write_text(json.dumps(result, indent=1, default=_json_safe) + "\n")
     plot_rd(result, out / "rd.png")
     return result
+
+
+def _mean_ms_ssim(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """{"ms_ssim": mean} when every row has one (images under 11 px have none)."""
+    return {"ms_ssim": float(np.mean([r["ms_ssim"] for r in rows]))} if all("ms_ssim" in r for r in rows) else {}
 
 
 def _per_image(run: BenchRun, steps: int) -> list[dict[str, Any]]:
@@ -137,8 +146,11 @@ def plot_rd(result: dict[str, Any], path: Path) -> None:
     top = max(1.3, max(result["results"]["bpp"]) * 1.1)
     ax.set_xlim(0, top)
     ax.set_xlabel("bits per pixel (from file size)")
-    ax.set_ylabel("PSNR (dB, RGB)")
-    ax.set_title("rate-distortion")
+    colour = {1: "grey", 2: "grey + alpha", 4: "RGBA"}.get(result.get("channels", 3), "RGB")
+    ax.set_ylabel(f"PSNR (dB, {colour})")
+    images = result["protocol"]["images"]
+    subject = Path(images[0]).stem if len(images) == 1 else f"{len(images)} images"
+    ax.set_title(f"rate-distortion: {result['name'].removeprefix('inrkit-')} on {subject}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

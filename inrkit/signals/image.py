@@ -99,13 +99,29 @@ def _crop_resize(values: np.ndarray, crop: object, size: object, path: Path) -> 
 
 
 def evaluate_image(predict: Predict, signal: Signal, **_: object) -> dict[str, float]:
-    """PSNR (peak 1) and SSIM of the clamped prediction on the image's own grid."""
+    """PSNR (peak 1), SSIM and MS-SSIM of the clamped prediction on the image's own grid.
+
+    MS-SSIM uses five scales from 161 px on the short side; smaller images use the scales they have
+    room for (see `metrics.ms_ssim`) and record the count as "ms_ssim_scales"; under 11 px it is left out.
+    """
     pred = np.clip(predict_grid(predict, signal.shape), *signal.data_range)
     target = signal.values.numpy()
     span = signal.data_range[1] - signal.data_range[0]
     out = {"psnr": metrics.psnr(pred, target, span), "mse": metrics.mse(pred, target)}
     if min(signal.shape) >= 7:
         out["ssim"] = metrics.ssim(pred, target, span)
+    out.update(ms_ssim_entry(pred, target, span))
+    return out
+
+
+def ms_ssim_entry(pred: np.ndarray, target: np.ndarray, span: float) -> dict[str, float]:
+    """{"ms_ssim": ...} (and "ms_ssim_scales" when fewer than five fit), or {} for images under 11 px."""
+    scales = metrics.ms_ssim_scales(*target.shape[:2])
+    if scales == 0:
+        return {}
+    out = {"ms_ssim": metrics.ms_ssim(pred, target, span)}
+    if scales < len(metrics.MS_SSIM_WEIGHTS):
+        out["ms_ssim_scales"] = scales
     return out
 
 
@@ -171,6 +187,6 @@ def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
 IMAGE = register_kind(SignalKind(
     name="image", suffixes=SUFFIXES, load=load_image, evaluate=evaluate_image, render=render_image,
     write=write_image, extension=".png", coord_dims=2, channels=3, data_range=(0.0, 1.0),
-    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("mse", False)),
+    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("ms_ssim"), Metric("mse", False)),
     load_options=("crop", "size"), preview=preview_image,
 ))

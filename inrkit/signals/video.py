@@ -17,7 +17,7 @@ from .. import metrics
 from ..errors import SignalError
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, register_kind
 from .image import SUFFIXES as IMAGE_SUFFIXES
-from .image import to_unit_range
+from .image import ms_ssim_entry, to_unit_range
 
 SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif", "/")
 DEFAULT_FPS = 25.0
@@ -154,9 +154,12 @@ def predict_frames(predict: Predict, shape: tuple[int, int, int]) -> Iterator[np
 
 
 def evaluate_video(predict: Predict, signal: Signal, **_: object) -> dict[str, object]:
-    """Mean PSNR (peak 1) and SSIM over frames, the overall MSE and the PSNR of every frame."""
+    """Mean PSNR (peak 1), SSIM and MS-SSIM over frames, the overall MSE and the PSNR of every frame.
+
+    MS-SSIM is per frame, as for images (fewer scales below 161 px, recorded as "ms_ssim_scales").
+    """
     span = signal.data_range[1] - signal.data_range[0]
-    frame_psnr, frame_ssim, sq = [], [], 0.0
+    frame_psnr, frame_ssim, frame_ms, sq = [], [], [], 0.0
     for k, pred in enumerate(predict_frames(predict, signal.shape)):
         pred, target = np.clip(pred, *signal.data_range), signal.values[k].numpy()
         err = metrics.mse(pred, target)
@@ -164,9 +167,12 @@ def evaluate_video(predict: Predict, signal: Signal, **_: object) -> dict[str, o
         frame_psnr.append(metrics.psnr_from_mse(err, span))
         if min(signal.shape[1:]) >= 7:
             frame_ssim.append(metrics.ssim(pred, target, span))
+        frame_ms.append(ms_ssim_entry(pred, target, span))
     out: dict[str, object] = {"psnr": float(np.mean(frame_psnr)), "mse": sq / len(frame_psnr)}
     if frame_ssim:
         out["ssim"] = float(np.mean(frame_ssim))
+    if frame_ms and frame_ms[0]:
+        out.update(frame_ms[0], ms_ssim=float(np.mean([m["ms_ssim"] for m in frame_ms])))
     out["psnr_frames"] = [round(p, 4) for p in frame_psnr]
     return out
 
@@ -266,7 +272,7 @@ def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6)
 VIDEO = register_kind(SignalKind(
     name="video", suffixes=SUFFIXES, load=load_video, evaluate=evaluate_video, render=render_video,
     write=write_video, extension=".mp4", coord_dims=3, channels=3, data_range=(0.0, 1.0),
-    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("mse", False)),
+    metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("ms_ssim"), Metric("mse", False)),
     load_options=("frames", "stride", "size", "start"), render_options=("fps", "frames"), preview=preview_video,
     batch_size=1 << 14,
 ))
