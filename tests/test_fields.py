@@ -103,3 +103,19 @@ def test_bad_input_is_one_line_and_exit_2(folder: Path, tmp_path: Path, case: st
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
     assert res.output.strip().splitlines()[-1].startswith("error:")
+
+
+def test_meta_learn_writes_an_init_that_fit_many_starts_from(folder: Path, tmp_path: Path) -> None:
+    init = tmp_path / "init.safetensors"
+    res = runner.invoke(app, ["meta-learn", str(folder), "--model", "siren", "--width", "8", "--layers", "1",
+                              "--outer-steps", "3", "--inner-steps", "2", "--meta-batch", "2", "--device", "cpu",
+                              "--quiet", "--out", str(init)])
+    assert res.exit_code == 0, res.output
+    assert "skipped" in res.output and init.exists()
+    learned = inrkit.load(init)
+    signal = inrkit.load_signal(folder / "c0.png")
+    start = inrkit.fit_many([signal], lambda s: inrkit.create_model("siren", signal=s, hidden_features=8,
+                                                                     hidden_layers=1),
+                            inrkit.FitConfig(steps=1, lr=1e-12, device="cpu", progress=False), init=init)[0]
+    for a, b in zip(start.result.model.parameters(), learned.parameters()):
+        assert torch.allclose(a, b, atol=1e-9)

@@ -86,7 +86,7 @@ def meta_learn(
     crop: Annotated[Optional[str], typer.Option(help="images: centre crop N or HxW")] = None,
     size: Annotated[Optional[str], typer.Option(help="resize every signal to HxW")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Learn an initialisation (Reptile) over a folder; start fits from it with --init FILE."""
@@ -94,18 +94,18 @@ def meta_learn(
     from ..many import expand_sources, load_all
     from ..meta import MetaConfig, meta_learn as learn
     from ..models import create_model
-    from ..utils import parse_count
 
     config = MetaConfig(outer_steps=outer_steps, inner_steps=inner_steps, inner_lr=inner_lr, meta_batch=meta_batch,
                         outer_lr=outer_lr, seed=seed, device=device, progress=not quiet)
-    options = {k: v for k, v in dict(crop=_pair(crop), size=_pair(size)).items() if v is not None}
+    options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
+               if v is not None}
     loaded, _ = load_all(expand_sources(source), kind, options,
-                         lambda line: err_console.print(f"warning: {line}", highlight=False, soft_wrap=True))
+                         lambda line: err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True))
     if not loaded:
         from ..errors import ConfigError
 
         raise ConfigError(f"{source}: none of the files could be read")
-    budget = parse_count(params)
+    budget = parse_budget(params)
     init = learn([s for _, s in loaded], lambda s: create_model(model, signal=s, params=budget, hidden_features=width,
                                                                hidden_layers=layers), config)
     save(init, out, extra={"meta_learned": {"signals": len(loaded), "source": str(source), **vars(config)}})
