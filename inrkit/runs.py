@@ -27,6 +27,7 @@ from .export import save
 from .inference import render, write_reconstruction
 from .fit import FitConfig, FitResult, fit
 from .models import create_model
+from .provenance import provenance as run_provenance
 from .signals import Signal, get_kind, load_signal
 from .utils import count_params, parse_count, resolve_device, seed_everything
 
@@ -82,7 +83,8 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
 
 
 def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
-    """Everything needed to judge and reproduce a number: recipe, seed, device, versions."""
+    """Everything needed to judge and reproduce a number: recipe, seed, device, versions, and where it came
+    from (git commit and whether the checkout was dirty, command line, CPU/GPU model, signal file sha256)."""
     info = result.model.model_info
     return {"model": info.name, "model_args": info.kwargs, "signal": signal.name, "kind": signal.kind,
             "shape": list(signal.shape), "params": count_params(result.model),
@@ -91,7 +93,8 @@ def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
             "lr": result.config["lr"], "lr_decay": result.config["lr_decay"],
             "batch_size": result.config["batch_size"], "loss": info.loss,
             "device": str(next(result.model.parameters()).device), "torch": torch.__version__,
-            "inrkit": __version__, "python": platform.python_version()}
+            "inrkit": __version__, "python": platform.python_version(),
+            **run_provenance(signal.meta.get("source"), str(next(result.model.parameters()).device))}
 
 
 def write_run(result: FitResult, signal: Signal, out: Path, plots: bool = True) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..provenance import gpu_model, provenance
 from .spec import Case
 
 THUMB_SIZE = 96
@@ -137,12 +138,14 @@ def original_thumbnail(out: Path, signal: str, load: dict[str, Any]) -> Path:
 
 
 def base_row(case: Case) -> dict[str, Any]:
+    """The row's identity and its provenance (in `versions`: versions, git state, command, CPU, signal sha256)."""
     import torch
 
     return {"signal": case.signal, "signal_name": case.signal_name, "kind": case.kind, "model": case.model.label,
             "model_name": case.model.name, "seed": case.seed, "config_hash": case.config_hash,
             "config": case.to_dict(), "versions": {"inrkit": __version__, "torch": torch.__version__,
-                                                    "python": platform.python_version()}}
+                                                    "python": platform.python_version(),
+                                                    **provenance(case.signal, case.device)}}
 
 
 def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
@@ -159,6 +162,7 @@ def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
     context = CaseContext(Path(out), keep_reconstruction, on_step, cache if cache is not None else {})
     try:
         row.update(get_runner(case.runner)(case, context))
+        row["versions"]["gpu"] = gpu_model(row.get("device"))  # the device the case ran on, known only now
         if any(isinstance(v, float) and math.isnan(v) for v in row.get("metrics", {}).values()):
             raise FloatingPointError(f"metrics are NaN: {row['metrics']}")
         row["status"] = "ok"
