@@ -29,6 +29,7 @@ from .signals import KINDS, Signal, get_kind
 from .utils import resolve_device, seed_everything
 
 DEFAULT_STEPS = 2000
+SECONDS_CAP = 10**9  # steps of a fit whose only budget is time
 SAMPLERS = ("uniform", "int")
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "mse": F.mse_loss,
@@ -46,6 +47,10 @@ class FitConfig:
 
     Attributes:
         steps: optimisation steps (None: the recipe's, else 2000).
+        epochs: a budget in passes over the signal instead of steps (steps = epochs · samples / batch).
+        samples: a budget in samples seen instead of steps (steps = samples / batch).
+        seconds: a budget in seconds of training: the fit stops when it is spent, and the learning-rate
+            and sampling schedules run on the fraction of it used (`steps` is then only a cap).
         lr: Adam learning rate (recipe when None).
         lr_decay: factor the learning rate has fallen to at the last step (recipe when None; 1 = constant).
         batch_size: samples per step (None: the whole signal up to 2^18 samples, else random 2^18).
@@ -75,6 +80,9 @@ class FitConfig:
     """
 
     steps: int | None = None
+    epochs: float | None = None
+    samples: int | None = None
+    seconds: float | None = None
     lr: float | None = None
     lr_decay: float | None = None
     batch_size: int | None = None
@@ -109,6 +117,12 @@ class FitConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        for name in ("epochs", "samples", "seconds"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if sum(v is not None for v in (self.steps, self.epochs, self.samples)) > 1:
+            raise ConfigError("give one budget: steps, epochs or samples (seconds may cap any of them)")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
@@ -135,13 +149,27 @@ def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitCo
     """Fill the unset fields from the backbone's recipe for this signal kind (then the kind's defaults)."""
     name = config.recipe or model_info(model).recipe
     recipe = get_entry(model_info(model).name).recipe(signal.kind, name)
+    batch = config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size
     return FitConfig(**{**asdict(config),
                         "recipe": name,
-                        "steps": config.steps or recipe.steps or DEFAULT_STEPS,
+                        "steps": budget_steps(config, recipe.steps, signal.num_samples, batch),
+                        "epochs": None, "samples": None,
                         "warmup": recipe.warmup if config.warmup is None else config.warmup,
                         "lr": config.lr or recipe.lr,
                         "lr_decay": config.lr_decay or recipe.lr_decay,
-                        "batch_size": config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size})
+                        "batch_size": batch})
+
+
+def budget_steps(config: FitConfig, recipe_steps: int | None, samples: int, batch: int | None) -> int:
+    """Steps for the budget given in steps, epochs or samples; a seconds budget alone runs until time is up."""
+    per_step = min(batch or samples, samples) if batch or samples <= FULL_BATCH_LIMIT else FULL_BATCH_LIMIT
+    if config.epochs is not None:
+        return max(1, math.ceil(config.epochs * samples / per_step))
+    if config.samples is not None:
+        return max(1, math.ceil(config.samples / per_step))
+    if config.steps is None and config.seconds is not None:
+        return SECONDS_CAP
+    return config.steps or recipe_steps or DEFAULT_STEPS
 
 
 def model_info(model: nn.Module) -> Any:
@@ -238,12 +266,19 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         return _fit(model, signal, cfg, sampler, callback)
 
 
-def lr_factor(cfg: FitConfig) -> Callable[[int], float]:
-    """Linear warm-up from 1% of the learning rate, times exponential decay to `lr_decay` at the last step."""
+def lr_factor(cfg: FitConfig, elapsed: Callable[[], float] | None = None) -> Callable[[int], float]:
+    """Linear warm-up from 1% of the learning rate, times exponential decay to `lr_decay` at the end.
+
+    The end is the last step, or with a seconds budget whichever comes first of the last step and the
+    last second (`elapsed()` gives the training seconds so far).
+    """
 
     def factor(step: int) -> float:
         warm = min(1.0, 0.01 + 0.99 * step / cfg.warmup) if cfg.warmup else 1.0
-        return warm * cfg.lr_decay ** min(step / cfg.steps, 1.0)
+        done = step / cfg.steps
+        if cfg.seconds and elapsed is not None:
+            done = max(done, elapsed() / cfg.seconds)
+        return warm * cfg.lr_decay ** min(done, 1.0)
 
     return factor
 
@@ -280,21 +315,23 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     model.init_from_signal(signal)
     engine = build_engine(model, device, cfg.precision, cfg.compile and extra is None)  # no double backward
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
+    clock = _Clock(device)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
     state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)
-    start, history = state.get("step", 0), state.get("history", [])
+    start, history, clock.total = state.get("step", 0), state.get("history", []), state.get("seconds", 0.0)
     full = False
     if sampler is None:
         sampler, full = default_sampler(signal, cfg, model, out_map, device, generator, start)
-    clock = _Clock(device, state.get("seconds", 0.0))
-    log_every = cfg.log_every or max(1, cfg.steps // 200)
-    eval_every = cfg.eval_every or max(1, cfg.steps // 20)
+    horizon = cfg.steps if cfg.steps < SECONDS_CAP else 2000  # a time budget: log as for a 2000-step fit
+    log_every = cfg.log_every or max(1, horizon // 200)
+    eval_every = cfg.eval_every or max(1, horizon // 20)
     read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
     span = signal.data_range[1] - signal.data_range[0]
     loss_fn, step, interrupted, time_to_target = LOSSES[loss_name], start, False, state.get("time_to_target")
     value, last_psnr, last_save = math.nan, math.nan, time.monotonic()
     probe = None if full else progress_probe(signal, cfg.seed)
-    bar = progress_display.task(f"{model_info(model).name} {signal.name}", cfg.steps, completed=start,
+    bar = progress_display.task(f"{model_info(model).name} {signal.name}",
+                                cfg.steps if cfg.steps < SECONDS_CAP else None, completed=start,
                                 progress=cfg.progress)
     try:
         while step < cfg.steps:
@@ -302,7 +339,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                 loss = train_step(engine, optimizer, next(sampler), loss_fn, extra)
                 schedule.step()
             step += 1
-            last = step == cfg.steps
+            last = step == cfg.steps or (cfg.seconds is not None and clock.total >= cfg.seconds)
             if step % read_every == 0 or step % log_every == 0 or last:  # the only host syncs of a step
                 value = float(loss)
                 if not math.isfinite(value):
@@ -321,6 +358,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
             bar.advance()
             if reached:
                 time_to_target = clock.total
+            if reached or last:
                 break
             if cfg.checkpoint_path and time.monotonic() - last_save > cfg.checkpoint_every:
                 _save_checkpoint(cfg.checkpoint_path, model, optimizer, schedule, generator, step, history,

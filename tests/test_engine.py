@@ -126,3 +126,15 @@ def test_int_sampler_fits(image) -> None:
     result = fit(small_siren(image), image, FitConfig(steps=60, lr=1e-3, sampler="int", progress=False,
                                                       device="cpu"))
     assert result.metrics["psnr"] > 22
+
+
+def test_budgets_in_epochs_samples_and_seconds(image) -> None:
+    n = image.num_samples  # 256: one full-batch step is one epoch
+    model = small_siren(image)
+    assert resolve_config(FitConfig(epochs=3, batch_size=64), model, image).steps == 12
+    assert resolve_config(FitConfig(samples=1000, batch_size=100), model, image).steps == 10
+    assert resolve_config(FitConfig(epochs=2), model, image).steps == 2 * n // n
+    with pytest.raises(ConfigError, match="one budget"):
+        FitConfig(steps=10, epochs=2)
+    result = fit(model, image, FitConfig(seconds=0.5, progress=False, device="cpu"))
+    assert 0.5 <= result.seconds < 5 and result.steps > 1  # stopped by the clock, not by a step count
