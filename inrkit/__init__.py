@@ -17,6 +17,7 @@ from .bench import run_benchmark
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
 from .export import compress, decompress, load, save
 from .fields import NeuralFieldDataset, save_fields
+from .many import run_fit_many
 from .fit import FitConfig, FitDiverged, FitResult, fit
 from .inference import evaluate, predictor, render, write_reconstruction
 from .metrics import psnr, snr, ssim
@@ -29,5 +30,5 @@ __all__ = [
     "SignalError", "SignalInfo", "__version__", "compress", "create_model", "decompress", "evaluate", "fit",
     "list_models", "load", "load_signal", "predictor", "psnr", "render", "run_benchmark", "run_fit", "save", "snr",
     "ssim", "write_reconstruction",
-    "Member", "NeuralFieldDataset", "fit_many", "save_fields",
+    "Member", "NeuralFieldDataset", "fit_many", "run_fit_many", "save_fields",
 ]
