@@ -22,6 +22,7 @@ from .engine import build_engine, check_precision, engine_settings, train_step
 from .errors import ConfigError, InrkitError, ModelError
 from .metrics import psnr_from_mse
 from .models import get_entry
+from .models.registry import RECIPE_NAMES
 from .models.base import Backbone
 from .inference import OutputMap, evaluate, predictor
 from .samplers import FULL_BATCH_LIMIT, Batch, make_sampler, teaching_batches
@@ -106,6 +107,8 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if self.recipe is not None and self.recipe not in RECIPE_NAMES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPE_NAMES)}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if self.warmup is not None and (not isinstance(self.warmup, int) or self.warmup < 0):
@@ -148,7 +151,7 @@ class FitResult:
 def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitConfig:
     """Fill the unset fields from the backbone's recipe for this signal kind (then the kind's defaults)."""
     name = config.recipe or model_info(model).recipe
-    recipe = get_entry(model_info(model).name).recipe(signal.kind, name)
+    recipe = get_entry(model_info(model).name).recipe(signal.kind, name, signal.num_samples)
     batch = config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size
     return FitConfig(**{**asdict(config),
                         "recipe": name,
@@ -314,7 +317,9 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     extra = regulariser(model, signal, cfg.loss_terms, out_map.gain)
     model.init_from_signal(signal)
     engine = build_engine(model, device, cfg.precision, cfg.compile and extra is None)  # no double backward
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    recipe = get_entry(model_info(model).name).recipe(signal.kind, cfg.recipe)  # Adam's betas and eps
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                 betas=recipe.betas, eps=recipe.eps)
     clock = _Clock(device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
     state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)

@@ -74,7 +74,8 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
     if not resume and checkpoint_file.exists():
         checkpoint_file.unlink()
     seed_everything(config.seed)
-    net = create_model(model, signal=signal, params=parse_count(params), **(model_options or {}))
+    net = create_model(model, signal=signal, params=parse_count(params), recipe=config.recipe or "authors",
+                       **(model_options or {}))
     keep = config.checkpoint_path or str(checkpoint_file)
     config = FitConfig(**{**config.__dict__, "checkpoint_path": keep if checkpoint else None})
     result = fit(net, signal, config)
@@ -91,7 +92,8 @@ def provenance(result: FitResult, signal: Signal) -> dict[str, Any]:
             "steps": result.steps, "seconds": round(result.seconds, 3), "time_to_target": result.time_to_target,
             "interrupted": result.interrupted, "seed": result.config["seed"],
             "lr": result.config["lr"], "lr_decay": result.config["lr_decay"],
-            "batch_size": result.config["batch_size"], "loss": info.loss,
+            "batch_size": result.config["batch_size"], "recipe": result.config["recipe"],
+            "sampler": result.config["sampler"], "precision": result.config["precision"], "loss": info.loss,
             "device": str(next(result.model.parameters()).device), "torch": torch.__version__,
             "inrkit": __version__, "python": platform.python_version(),
             **run_provenance(signal.meta.get("source"), str(next(result.model.parameters()).device))}

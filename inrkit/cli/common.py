@@ -141,6 +141,29 @@ def parse_budget(text: str | None, name: str = "--params") -> int | None:
     return count
 
 
+BUDGET_UNITS = ("steps", "epochs", "samples", "seconds")
+
+
+def parse_fit_budget(text: str | None) -> dict[str, float]:
+    """'seconds=60' -> {"seconds": 60.0}: a training budget as FitConfig fields (steps, epochs, samples, seconds)."""
+    if text is None:
+        return {}
+    unit, sep, amount = text.partition("=")
+    unit = unit.strip().lower()
+    if not sep or unit not in BUDGET_UNITS:
+        raise ConfigError(f"cannot read --budget {text!r}; write UNIT=AMOUNT with UNIT one of "
+                          f"{', '.join(BUDGET_UNITS)}, e.g. seconds=60")
+    from ..utils import parse_count
+
+    try:
+        value = float(amount) if unit in ("epochs", "seconds") else parse_count(amount)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--budget {unit} must be a number, got {amount!r}") from None
+    if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+        raise ConfigError(f"--budget {unit} must be positive and finite, got {amount!r}")
+    return {unit: int(value) if unit in ("steps", "samples") else value}
+
+
 def parse_bits(text: str, name: str = "--bits") -> int | None:
     """'8' -> 8, 'fp16' -> None (float16 storage)."""
     if text.lower() in ("fp16", "16f", "half", "float16"):

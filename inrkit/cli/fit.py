@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import progress
+from ..errors import ConfigError
 from . import tables as summary
 from .common import (
     DEVICE_HELP,
@@ -22,6 +23,7 @@ from .common import (
     nearest,
     non_negative,
     parse_budget,
+    parse_fit_budget,
     parse_size,
     positive,
     signal_kind,
@@ -34,7 +36,17 @@ LOAD, RENDER = "load_options", "render_options"
 def fit(
     signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
-    steps: Annotated[int, typer.Option(min=1, help="optimisation steps")] = 2000,
+    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps",
+                                                 show_default="the recipe's, else 2000")] = None,
+    budget: Annotated[str | None, typer.Option(help="training budget instead of --steps: steps=N, epochs=N, "
+                                                  "samples=N or seconds=S", show_default="--steps")] = None,
+    recipe: Annotated[str, typer.Option(help="authors (the paper's protocol) or fast (inrkit's tuned one)")]
+        = "authors",
+    sampler: Annotated[str, typer.Option(help="uniform, or int: train on the samples the model gets most wrong")]
+        = "uniform",
+    precision: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16 (autocast)")] = "fp32",
+    compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads", show_default="torch's")] = None,
     lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
     lr_decay: Annotated[float | None, typer.Option(parser=positive, help="final lr factor, 1 = constant",
@@ -86,8 +98,12 @@ def fit(
     if kind_name is not None:
         check_applies(kind_name, signal_options, LOAD)
         check_applies(kind_name, loss_terms, "loss_terms")
+    limits = parse_fit_budget(budget)
+    if limits and steps is not None:
+        raise ConfigError("give --steps or --budget, not both")
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet, loss_terms=loss_terms)
+                       target_psnr=target_psnr, progress=not quiet, loss_terms=loss_terms, recipe=recipe,
+                       sampler=sampler, precision=precision, compile=compile_, threads=threads, **limits)
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
                               resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,
