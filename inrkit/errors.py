@@ -19,3 +19,7 @@ class ConfigError(InrkitError):
 
 class ExportError(InrkitError):
     """A weights or compressed file is missing, corrupt, truncated or foreign."""
+
+
+class MissingDependency(InrkitError, ImportError):
+    """An optional package is not installed; the message names the `pip install` that adds it."""

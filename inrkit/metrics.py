@@ -185,8 +185,9 @@ def chamfer_fscore(pred: np.ndarray, target: np.ndarray, tau: float = 0.01) -> t
         >>> chamfer_fscore(pts, pts)
         (0.0, 1.0)
     """
-    from scipy.spatial import cKDTree
+    from .utils import require
 
+    cKDTree = require("scipy.spatial", extra="shapes", feature="Chamfer distance").cKDTree  # noqa: N806
     if len(pred) == 0 or len(target) == 0:
         return math.inf, 0.0
     d_pt = cKDTree(target).query(pred, workers=-1)[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import random
+from types import ModuleType
 
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingDependency
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -67,3 +69,31 @@ def parse_count(text: str | int | float | None) -> int | None:
         return int(float(s[:-1] if mult > 1 else s) * mult)
     except ValueError as exc:
         raise ConfigError(f"cannot read {text!r} as a count (e.g. 200k, 1.5M, 5000)") from exc
+
+
+PACKAGES = {"av": "PyAV", "trimesh": "trimesh", "scipy": "SciPy", "skimage": "scikit-image", "igl": "libigl",
+            "constriction": "constriction", "OpenEXR": "OpenEXR", "tensorboard": "TensorBoard"}
+"""Import name -> the name people know the package by, for the one-line hint."""
+
+
+def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
+    """Import an optional package, or raise MissingDependency with one line naming the install to run.
+
+    Args:
+        module: the import name ("av", "trimesh", "skimage.measure").
+        extra: the inrkit extra that installs it ("video", "shapes", "compress", "exr", "tensorboard").
+        feature: what needs it, for the message (defaults to the extra's name).
+
+    Example:
+        >>> require("numpy", extra="core").__name__
+        'numpy'
+        >>> require("no_such_module_xyz", extra="video")
+        Traceback (most recent call last):
+        inrkit.errors.MissingDependency: video needs no_such_module_xyz: pip install 'inrkit[video]'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        root = module.split(".")[0]
+        raise MissingDependency(f"{feature or extra} needs {PACKAGES.get(root, root)}: "
+                                f"pip install 'inrkit[{extra}]'") from exc

@@ -99,10 +99,10 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
         "description": f"{model} fitted {steps} steps per image, quantised and entropy-coded (.inrz); "
                        "bpp from the file size",
         "protocol": {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
-                     "params": list(params), "bits": list(bits)},
+                     "params": list(params), "bits": list(bits),
+                     "channels": pixels[0].shape[-1]},
         "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs],
                     **({"ms-ssim": [c["ms_ssim"] for c in configs]} if all("ms_ssim" in c for c in configs) else {})},
-        "channels": pixels[0].shape[-1],
         "pareto": {"bpp": front[0], "psnr": front[1]},
         "configs": configs,
         "per_image": {c["image"] + f"-{c['params']}": c for c in cases},
@@ -146,7 +146,7 @@ def plot_rd(result: dict[str, Any], path: Path) -> None:
     top = max(1.3, max(result["results"]["bpp"]) * 1.1)
     ax.set_xlim(0, top)
     ax.set_xlabel("bits per pixel (from file size)")
-    colour = {1: "grey", 2: "grey + alpha", 4: "RGBA"}.get(result.get("channels", 3), "RGB")
+    colour = {1: "grey", 2: "grey + alpha", 4: "RGBA"}.get(result["protocol"].get("channels", 3), "RGB")
     ax.set_ylabel(f"PSNR (dB, {colour})")
     images = result["protocol"]["images"]
     subject = Path(images[0]).stem if len(images) == 1 else f"{len(images)} images"

@@ -17,6 +17,8 @@ import zlib
 
 import numpy as np
 
+from ..utils import require
+
 _LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 22}]  # small dictionary: fast on small tensors
 MAX_ALPHABET = 4096  # larger used ranges are not worth a histogram
 
@@ -68,7 +70,7 @@ def _unpack(data: bytes, bits: int, count: int) -> np.ndarray:
 
 
 def _ans_encode(symbols: np.ndarray, model: object) -> bytes:
-    import constriction
+    constriction = require("constriction", extra="compress", feature="compression (ANS coding)")
 
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(symbols.astype(np.int32), model)
@@ -76,7 +78,7 @@ def _ans_encode(symbols: np.ndarray, model: object) -> bytes:
 
 
 def _ans_decode(data: bytes, model: object, count: int) -> np.ndarray:
-    import constriction
+    constriction = require("constriction", extra="compress", feature="compression (ANS coding)")
 
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     coder = constriction.stream.stack.AnsCoder(words)
@@ -84,7 +86,7 @@ def _ans_decode(data: bytes, model: object, count: int) -> np.ndarray:
 
 
 def _categorical(counts: np.ndarray) -> object:
-    import constriction
+    constriction = require("constriction", extra="compress", feature="compression (ANS coding)")
 
     return constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False)
 
@@ -110,7 +112,7 @@ def _cat_decode(data: bytes, count: int) -> np.ndarray:
 
 
 def _gauss_model(high: int, mean: float, std: float) -> object:
-    import constriction
+    constriction = require("constriction", extra="compress", feature="compression (ANS coding)")
 
     return constriction.stream.model.QuantizedGaussian(0, high, mean, std)
 

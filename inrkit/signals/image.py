@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..errors import SignalError
+from ..errors import MissingDependency, SignalError
+from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp")
@@ -17,7 +18,7 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp")
 
 def _read(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".exr":
-        import OpenEXR
+        OpenEXR = require("OpenEXR", extra="exr", feature="EXR")  # noqa: N806
 
         with OpenEXR.File(str(path)) as f:
             channels = f.channels()
@@ -62,6 +63,8 @@ def load_image(path: str | Path, crop: int | tuple[int, int] | None = None,
     path = Path(path)
     try:
         array = _read(path)
+    except MissingDependency:
+        raise
     except Exception as exc:  # imageio raises many types for corrupt or truncated files
         raise SignalError(f"{path}: cannot read as an image (corrupt, truncated or unsupported): "
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
@@ -92,10 +95,22 @@ def _crop_resize(values: np.ndarray, crop: object, size: object, path: Path) -> 
         top, left = max(0, (values.shape[0] - h) // 2), max(0, (values.shape[1] - w) // 2)
         values = values[top:top + h, left:left + w]
     if size is not None:
-        from skimage.transform import resize
-
-        values = resize(values, (*pair(size), values.shape[-1]), anti_aliasing=True).astype(np.float32)
+        values = resize_values(values, pair(size))
     return values
+
+
+def resize_values(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) float pixels resized to `size`: bilinear, anti-aliased when shrinking (as Pillow's filter).
+
+    Torch does it, so loading with `size` needs no optional package.
+
+    Example:
+        >>> resize_values(np.ones((8, 6, 3), np.float32), (4, 3)).shape
+        (4, 3, 3)
+    """
+    x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).permute(2, 0, 1)[None]
+    y = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return y[0].permute(1, 2, 0).clamp(float(values.min()), float(values.max())).numpy()
 
 
 def evaluate_image(predict: Predict, signal: Signal, **_: object) -> dict[str, float]:
@@ -149,7 +164,7 @@ def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
     """PNG/TIFF (16-bit for 16-bit grey sources, else 8-bit), or EXR with the original float range restored."""
     array = np.clip(array, 0, 1)
     if path.suffix.lower() == ".exr":
-        import OpenEXR
+        OpenEXR = require("OpenEXR", extra="exr", feature="EXR")  # noqa: N806
 
         values = array * info.meta.get("value_scale", 1.0) + info.meta.get("value_offset", 0.0)
         names = {1: "Y", 3: "RGB", 4: "RGBA"}.get(array.shape[-1], "Y")

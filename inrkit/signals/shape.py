@@ -18,6 +18,7 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
+from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
 from .shape_geometry import MESH_SUFFIXES, Shape, marching_cubes, read_shape, sample_mesh, sample_surface
 from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_grid, training_samples
@@ -41,8 +42,15 @@ def _shape(path: Path, digest: str) -> Shape:
     return _SHAPES[digest]
 
 
+def require_shapes() -> None:
+    """Shapes need trimesh, SciPy and scikit-image (the `shapes` extra): one line naming it when one is missing."""
+    for module in ("trimesh", "scipy", "skimage"):
+        require(module, extra="shapes", feature="shapes")
+
+
 def _load(kind: str, path: Path, eval_res: int | None = None, sampling: ShapeSampling | None = None,
           **_: object) -> Signal:
+    require_shapes()
     res = _check_res(eval_res or DEFAULT_RES, "eval-res")
     suffix = path.suffix.lower()
     if suffix in VOLUME_SUFFIXES:
@@ -168,6 +176,7 @@ def render_shape(predict: Predict, info: SignalInfo, res: int | None = None, **_
 
 def write_shape(array: np.ndarray, info: SignalInfo, path: Path) -> None:
     """Marching cubes of a rendered field, mapped back to the mesh's own frame; PLY/OBJ/STL by suffix."""
+    require_shapes()
     import trimesh
 
     occupancy = info.kind == "occupancy"

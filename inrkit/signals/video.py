@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..errors import SignalError
+from ..errors import MissingDependency, SignalError
+from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, register_kind
 from .image import SUFFIXES as IMAGE_SUFFIXES
-from .image import ms_ssim_entry, to_unit_range
+from .image import ms_ssim_entry, resize_values, to_unit_range
 
 SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif", "/")
 DEFAULT_FPS = 25.0
@@ -55,6 +56,8 @@ def _decode(path: Path) -> tuple[Iterator[np.ndarray], float]:
     if path.is_dir():
         return (iio.imread(f) for f in _frame_files(path)), DEFAULT_FPS
     plugin = "pillow" if path.suffix.lower() == ".gif" else "pyav"
+    if plugin == "pyav":
+        require("av", extra="video", feature="video")
     try:
         meta = iio.immeta(path, plugin=plugin)
         fps = float(meta.get("fps") or (1000.0 / meta["duration"] if meta.get("duration") else DEFAULT_FPS))
@@ -73,9 +76,7 @@ def _to_frame(raw: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     if frame.shape[-1] == 4 and frame[..., 3].min() >= 1.0:  # opaque RGBA (GIFs): the alpha carries nothing
         frame = frame[..., :3]
     if size is not None and tuple(frame.shape[:2]) != size:
-        from skimage.transform import resize
-
-        frame = resize(frame, (*size, frame.shape[-1]), anti_aliasing=True).astype(np.float32)
+        frame = resize_values(frame, size)
     return frame
 
 
@@ -240,7 +241,10 @@ def write_video(array: np.ndarray, info: SignalInfo, path: Path) -> None:
             iio.imwrite(path, ints, duration=1000.0 / fps, loop=0)
             return
         pad = ((0, 0), (0, ints.shape[1] % 2), (0, ints.shape[2] % 2), (0, 0))
+        require("av", extra="video", feature="writing MP4")
         iio.imwrite(path, np.pad(ints, pad, mode="edge"), plugin="pyav", codec="libx264", fps=round(fps, 3))
+    except MissingDependency:
+        raise
     except Exception as exc:
         raise SignalError(f"{path}: cannot write video: {exc}") from exc
 
