@@ -16,6 +16,7 @@ import platform
 import time
 import warnings
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -26,6 +27,7 @@ from .errors import ConfigError, InrkitError
 from .export import save
 from .inference import render, write_reconstruction
 from .fit import FitConfig, FitResult, fit
+from .loggers import make_logger
 from .models import create_model
 from .provenance import provenance as run_provenance
 from .signals import Signal, get_kind, load_signal
@@ -53,11 +55,12 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
             config: FitConfig | None = None, params: int | str | None = None, kind: str | None = None,
             resume: bool = False, signal_options: dict[str, Any] | None = None,
             model_options: dict[str, Any] | None = None, checkpoint: bool = True,
-            plots: bool = True) -> tuple[FitResult, Path]:
+            plots: bool = True, log: Sequence[str] = ()) -> tuple[FitResult, Path]:
     """Load a signal, fit a backbone and write a complete run directory; returns the result and the folder.
 
     `checkpoint=False` keeps no resumable checkpoint.pt (a lean folder; Ctrl-C still saves the weights);
-    `plots=False` skips curve.png and comparison.png.
+    `plots=False` skips curve.png and comparison.png. `log` names live loggers on the fit's callback
+    ("csv": history.live.csv row by row; "tensorboard": events under tensorboard/, see `inrkit.loggers`).
 
     Example:
         >>> result, run = run_fit("data/astronaut.png", "siren", config=FitConfig(steps=300))  # doctest: +SKIP
@@ -78,7 +81,12 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
                        **(model_options or {}))
     keep = config.checkpoint_path or str(checkpoint_file)
     config = FitConfig(**{**config.__dict__, "checkpoint_path": keep if checkpoint else None})
-    result = fit(net, signal, config)
+    logger = make_logger(log, out, net, signal, config.steps) if log else None
+    try:
+        result = fit(net, signal, config, callback=logger)
+    finally:
+        if logger is not None:
+            logger.close()
     write_run(result, signal, out, plots=plots)
     return result, out
 

@@ -70,6 +70,9 @@ def fit(
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     checkpoint: Annotated[bool, typer.Option(help="keep a resumable checkpoint.pt in the run folder")] = True,
     plots: Annotated[bool, typer.Option(help="write curve.png and comparison.png")] = True,
+    log: Annotated[list[str] | None, typer.Option(help="live logger, repeatable: csv (history.live.csv), "
+                                                 "tensorboard (events in <out>/tensorboard)",
+                                                 show_default="none")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     crop: Annotated[str | None, typer.Option(help=for_kinds("crop", LOAD) + "centre crop to N or HxW",
@@ -107,7 +110,7 @@ def fit(
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
                               resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,
-                              model_options={"hidden_features": width, "hidden_layers": layers})
+                              model_options={"hidden_features": width, "hidden_layers": layers}, log=log or ())
     if json_:
         emit_json({"run": run, **json.loads((run / "metrics.json").read_text())})
     else:
