@@ -324,6 +324,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
     state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)
     start, history, clock.total = state.get("step", 0), state.get("history", []), state.get("seconds", 0.0)
+    seen = history[-1].get("samples", 0) if history else 0  # samples seen so far, for equal-budget comparisons
     full = False
     if sampler is None:
         sampler, full = default_sampler(signal, cfg, model, out_map, device, generator, start)
@@ -341,9 +342,10 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     try:
         while step < cfg.steps:
             with clock:
-                loss = train_step(engine, optimizer, next(sampler), loss_fn, extra)
+                batch = next(sampler)
+                loss = train_step(engine, optimizer, batch, loss_fn, extra)
                 schedule.step()
-            step += 1
+            step, seen = step + 1, seen + len(batch[0])
             last = step == cfg.steps or (cfg.seconds is not None and clock.total >= cfg.seconds)
             if step % read_every == 0 or step % log_every == 0 or last:  # the only host syncs of a step
                 value = float(loss)
@@ -355,7 +357,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                 last_psnr = psnr_from_mse(probe_mse(model, signal, probe, cfg.chunk_size), span)
             reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
             if step % log_every == 0 or last or reached:
-                row = {"step": step, "loss": value, "psnr": last_psnr, "seconds": clock.total}
+                row = {"step": step, "loss": value, "psnr": last_psnr, "seconds": clock.total, "samples": seen}
                 history.append(row)
                 bar.update(loss=f"{value:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
                 if callback:

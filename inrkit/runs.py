@@ -135,7 +135,7 @@ def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def write_history(history: list[dict[str, float]], path: Path) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "loss", "psnr", "seconds"])
+        writer = csv.DictWriter(f, fieldnames=["step", "loss", "psnr", "seconds", "samples"])
         writer.writeheader()
         writer.writerows(history)
 

@@ -290,3 +290,14 @@ def test_per_model_budget_and_fit_settings_and_stable_hashes(signals: Path) -> N
         run_benchmark({"signals": [str(signals)], "runner": "nope", "out": "/nonexistent/never"}, progress=False)
     forced = resolve(make_spec({"signals": [str(signals / "img0.png")], "kind": "image"}))
     assert forced[0].kind == "image"
+
+
+def test_equal_budget_section_reads_histories_at_the_common_budget() -> None:
+    from inrkit.bench.budgets import equal_budget_section
+
+    fast = {"model": "a", "history": [[1, 0.1, 20.0, 1.0, 100], [2, 0.1, 30.0, 2.0, 200]]}
+    slow = {"model": "b", "history": [[1, 0.1, 25.0, 3.0, 50], [2, 0.1, 35.0, 6.0, 100]]}
+    text = "\n".join(equal_budget_section([fast, slow]))
+    assert "at 2 seconds" in text and "at 100 samples" in text
+    assert "| a | 30.00 | 20.00 |" in text  # a at 2 s: 30 dB; at 100 samples: 20 dB
+    assert "| b | – | 35.00 |" in text  # b had nothing by 2 s

@@ -201,7 +201,8 @@ def fit_case(case: Case, context: CaseContext) -> tuple[Any, Any]:
     seed_everything(case.seed)  # the same seed gives the same init for every run of the case
     fit_settings = dict(case.fit)
     loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
-    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss, **case.model.overrides)
+    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss,
+                         recipe=fit_settings.get("recipe") or "authors", **case.model.overrides)
     config = FitConfig(**fit_settings, seed=case.seed, device=case.device, progress=False)
     on_step = context.on_step
     result = fit(model, signal, config, callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
@@ -217,7 +218,7 @@ def fit_row(result: Any) -> dict[str, Any]:
     return {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
             "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
             "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
-            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"]] for h in result.history]}
+            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"], h.get("samples")] for h in result.history]}
 
 
 def case_stem(case: Case) -> str:

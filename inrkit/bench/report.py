@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..signals import KINDS
+from .budgets import equal_budget_section
 from .published import references_for
 from .store import ResultStore
 
@@ -167,6 +168,7 @@ def write_report(out: str | Path, published: bool = True, plots: bool = True) ->
                                      f"over {len({r['signal'] for r in mine})} signal(s); seconds = training time."),
                   "", md, ""]
         lines += _signal_section(mine, metrics[0] if metrics else None)
+        lines += equal_budget_section(mine)
         lines += [f"*{ref.label}: {ref.source}.*" for ref in references_for(kind, [r["signal"] for r in mine])
                   if published and any(e.get(ref.label) is not None for e in table)] + [""]
         if plots:

@@ -21,7 +21,8 @@ from typing import Any
 from ..errors import ConfigError, SignalError
 from ..utils import parse_count
 
-FIT_KEYS = ("steps", "lr", "lr_decay", "batch_size", "loss", "target_psnr")
+FIT_KEYS = ("steps", "epochs", "samples", "seconds", "lr", "lr_decay", "batch_size", "loss", "target_psnr",
+            "recipe", "warmup", "sampler", "precision", "compile", "threads")
 """Per-kind settings that go to FitConfig; every other per-kind key goes to the kind's loader."""
 
 
