@@ -64,21 +64,22 @@ def model_rows(names: list[str]) -> list[dict[str, Any]]:
         for kind in KINDS:
             recipe = entry.recipe(kind)
             kinds[kind] = {"defaults": recipe.model_kwargs(None), "lr": recipe.lr, "lr_decay": recipe.lr_decay,
-                           "params": _params_at_default(name, kind)}
+                           "params": _params_at_default(name, kind), "protocol": recipe.summary()}
         rows.append({"name": name, "paper": entry.paper, "kinds": kinds})
     return rows
 
 
 def models_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="inrkit backbones (recipes per signal kind)")
-    for col in ("model", "kind", "defaults", "lr", "params"):
+    for col in ("model", "kind", "defaults", "steps", "batch", "lr", "params"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for row in rows:
         for i, (kind, facts) in enumerate(row["kinds"].items()):
             defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in facts["defaults"].items()) or "-"
-            lr = f"{facts['lr']:g}" + (f" → ×{facts['lr_decay']:g}" if facts["lr_decay"] != 1 else "")
+            protocol = facts["protocol"]  # N: the signal's samples
+            lr = " ".join(filter(None, (protocol["lr"], protocol["schedule"], protocol["adam"])))
             label = f"[bold]{row['name']}[/]\n[dim]{row['paper']}[/]" if i == 0 else ""
             params = facts["params"]
-            table.add_row(label, kind, defaults, lr, f"{params:,}" if isinstance(params, int) else params,
-                          end_section=i == len(row["kinds"]) - 1)
+            table.add_row(label, kind, defaults, protocol["steps"], protocol["batch"], lr,
+                          f"{params:,}" if isinstance(params, int) else params, end_section=i == len(row["kinds"]) - 1)
     return table

@@ -10,14 +10,26 @@ linear output. Init as in the notebook: A, B ~ N(0, 1/(d_in K)), zero bias; hidd
 U(±sqrt(6/n)/30), biases PyTorch default; output weights U(±sqrt(6/128)/30) — the authors hard-code
 the fan-in to `hidden_features`, not the real 512, and inrkit keeps that.
 
+Image recipe (notebook cells 1, 3, 9, 15): K = 270 for kodim03 (512 × 768), Adam lr 1e-4 decaying
+to 0.1x over 500 epochs, each epoch a random permutation of the pixels in batches of 4,096
+(500 · ceil(N / 4096) steps: 48,000 for a Kodak image), MSE, targets min-max normalised to [0, 1].
+K follows the shorter side, K = round(270 · min(H, W) / 512) (`image_harmonics`): the notebook fits
+one size, and this keeps its ratio of K to the shorter side's pixel count (K = 270 for every Kodak
+image, 135 at 256², 34 at 64²); pass `harmonics=270` to run the notebook's network at any size.
+
 Departures, and why:
 - The Fourier layer is ONE matmul of the basis features [cos(k x_j), sin(k x_j)] (N × 2 d_in K)
   with a (2 d_in K, width) weight. The authors broadcast into an N × width × d_in × K tensor
   (~2.3 GB at N = 4096, >90% of a CPU step); the result is the same sum.
 - The three scalar parameters (a, b, c) each authors' hidden layer registers and never uses are
-  left out: 436,355 parameters at the defaults instead of the notebook's 436,367.
-- Targets in [0, 1] (the authors min-max normalise each image) with no output activation.
-- There is no audio, video or 3-D code; those recipes scale K with the signal (see `_harmonics`).
+  left out: 436,355 parameters for kodim03 instead of the notebook's 436,367.
+- Targets: x/255 in [0, 1] where the notebook min-max normalises each image; see `sl2a` (same
+  loader) for the measured effect. Coordinates are cell centres where the notebook uses
+  linspace(-1, 1, N) (see `siren` for that effect).
+- The decay is applied per step, not per epoch (rates differ by at most 0.1^(1/500), 0.5%), and the
+  notebook's "max PSNR" (best epoch, from the in-training buffer) is replaced by a clean evaluation.
+- There is no audio, video or 3-D code; those recipes are inrkit's own and scale K with the signal
+  (see `_harmonics`); occupancy takes WIRE's occupancy schedule (the notes' guess for the paper's).
 """
 
 from __future__ import annotations
@@ -64,8 +76,24 @@ def gated_tanh(u: torch.Tensor, omega: float = 30.0) -> torch.Tensor:
 
 
 def _harmonics(rule_side: int, cap: int) -> int:
-    """K for a signal side: the authors' K = 270 at a 512-pixel side (≈ a third of Nyquist), capped."""
+    """K for a signal side: the notebook's K = 270 at a 512-sample side, in proportion, capped."""
     return max(8, min(cap, round(rule_side * 270 / 512)))
+
+
+def image_harmonics(shape: tuple[int, ...]) -> int:
+    """The image recipe's K: 270 at the notebook's kodim03 (512 × 768), in proportion to the shorter side.
+
+    Example:
+        >>> image_harmonics((512, 768)), image_harmonics((64, 64))
+        (270, 34)
+    """
+    return _harmonics(int(min(shape[:2])), cap=1024)
+
+
+def _image_model(info: Any) -> dict[str, Any]:
+    if info is None or len(info.shape) < 2:
+        return {"harmonics": 270}
+    return {"harmonics": image_harmonics(tuple(info.shape))}
 
 
 def _recipe_model(cap: int, default: int):
@@ -77,14 +105,16 @@ def _recipe_model(cap: int, default: int):
     return model
 
 
+_NOTEBOOK = dict(lr=1e-4, lr_decay=0.1, epochs=500, batch_size=4096)
 RECIPES = {
-    # notebook: Adam 1e-4 decaying to 0.1x, random batches of 4096 pixels, MSE
-    "image": Recipe(_recipe_model(cap=1024, default=270), lr=1e-4, lr_decay=0.1, batch_size=4096),
-    "video": Recipe(_recipe_model(cap=256, default=64), lr=1e-4, lr_decay=0.1, batch_size=4096),
-    "audio": Recipe(_recipe_model(cap=8192, default=1024), lr=1e-4, lr_decay=0.1, batch_size=4096),
+    # FKAN_INR.ipynb: Adam 1e-4 decaying to 0.1x over 500 epochs of random 4,096-pixel batches, MSE
+    "image": Recipe(_image_model, **_NOTEBOOK, source="FKAN_INR.ipynb"),
+    "video": Recipe(_recipe_model(cap=256, default=64), **_NOTEBOOK, source="inrkit: the image protocol"),
+    "audio": Recipe(_recipe_model(cap=8192, default=1024), **_NOTEBOOK, source="inrkit: the image protocol"),
+    "sdf": Recipe({"harmonics": 64}, lr=1e-4, lr_decay=0.1, source="inrkit"),
     # no released 3-D code: WIRE-style occupancy schedule (notes §1.5, unverified)
-    "sdf": Recipe({"harmonics": 64}, lr=1e-4, lr_decay=0.1),
-    "occupancy": Recipe({"harmonics": 64}, lr=5e-3, lr_decay=0.2, loss="mse"),
+    "occupancy": Recipe({"harmonics": 64}, lr=5e-3, lr_decay=0.2, loss="mse", epochs=200, batch_size=200_000,
+                        source="inrkit: wire_occupancy.py's schedule (a guess at the paper's)"),
 }
 
 

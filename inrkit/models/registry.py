@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fnmatch
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -25,18 +26,35 @@ from .base import Backbone, ModelInfo
 
 @dataclass(frozen=True)
 class Recipe:
-    """How to fit one backbone to one signal kind: the authors' protocol, or a tuned one.
+    """How to fit one backbone to one signal kind: the authors' whole protocol, or a tuned one.
+
+    Steps, batch and learning rate may follow the signal's size N (samples): `resolve(N)` turns the
+    rules into numbers, and `fit` resolves the recipe for the signal it is given. An explicit
+    `FitConfig` value (``--steps``, ``--batch-size``, ``--lr``) replaces the resolved one as it is; it
+    does not re-derive the others.
 
     Attributes:
         model: constructor defaults, or a function of the signal's SignalInfo returning them
             (for sizes that depend on the signal, such as a Nyquist-limited encoding).
-        lr: Adam learning rate.
+        lr: Adam learning rate (before `lr_batch_scaling`).
         lr_decay: factor the learning rate has fallen to by the last step (exponential; 1 = constant).
         loss: "mse" or "bce" (logits); None takes the signal kind's default.
-        batch_size: points per step; None means the whole signal when it is small enough.
+        batch_size: points per step; None means the signal kind's default (the whole signal up to
+            2^18 samples for images).
         warmup: steps of linear learning-rate warm-up from lr/100 before the decay (0 = none).
-        steps: optimisation steps of the protocol (None: FitConfig's default).
+        steps: optimisation steps of the protocol (None: `epochs`, else FitConfig's default 2000).
         source: where the setting comes from (the authors' script, or the tuning command).
+        epochs: passes over the signal; steps = epochs · ceil(N / batch), as the authors' loops over a
+            random permutation in batches run (needs `batch_size` or `batch_fraction`).
+        batch_fraction: batch as a fraction of N (1.0: full batch, every step sees the whole signal).
+        lr_batch_scaling: multiply lr by min(1, batch / N), as WIRE's scripts do.
+        betas: Adam's betas.
+        eps: Adam's eps.
+
+    Example:
+        >>> r = Recipe(lr=1e-3, epochs=501, batch_size=16384).resolve(512 * 512)
+        >>> r.steps, r.batch_size
+        (8016, 16384)
     """
 
     model: dict[str, Any] | Callable[[Any], dict[str, Any]] = field(default_factory=dict)
@@ -47,9 +65,64 @@ class Recipe:
     warmup: int = 0
     steps: int | None = None
     source: str = ""
+    epochs: int | None = None
+    batch_fraction: float | None = None
+    lr_batch_scaling: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if (self.epochs is not None or self.lr_batch_scaling) and not (self.batch_size or self.batch_fraction):
+            raise ValueError("a recipe in epochs or with lr_batch_scaling needs batch_size or batch_fraction")
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give a recipe's length as steps or as epochs, not both")
 
     def model_kwargs(self, info: Any = None) -> dict[str, Any]:
         return dict(self.model(info) if callable(self.model) else self.model)
+
+    def resolve(self, samples: int | None) -> Recipe:
+        """This recipe with batch, steps and lr as numbers for a signal of `samples` samples.
+
+        Unchanged when `samples` is None (the size is unknown).
+
+        Example:
+            >>> wire = Recipe(lr=5e-3, epochs=2000, batch_size=65536, lr_batch_scaling=True)
+            >>> r = wire.resolve(512 * 768)
+            >>> r.steps, round(r.lr, 7)
+            (12000, 0.0008333)
+        """
+        if samples is None or samples <= 0:
+            return self
+        batch = self.batch_size
+        if self.batch_fraction is not None:
+            batch = max(1, math.ceil(self.batch_fraction * samples))
+        steps, lr = self.steps, self.lr
+        if self.epochs is not None:
+            steps = self.epochs * math.ceil(samples / min(batch, samples))
+        if self.lr_batch_scaling:
+            lr = lr * min(1.0, batch / samples)
+        return replace(self, batch_size=batch, steps=steps, lr=lr, epochs=None, batch_fraction=None,
+                       lr_batch_scaling=False)
+
+    def summary(self) -> dict[str, str]:
+        """The protocol in words (steps, batch, lr, schedule, optimiser), as `inrkit models` shows it."""
+        if self.epochs is not None:
+            steps = f"{self.epochs:,} epochs"
+        else:
+            steps = f"{self.steps:,}" if self.steps else "2,000 (inrkit)"
+        if self.batch_fraction == 1:
+            batch = "full"
+        elif self.batch_fraction is not None:
+            batch = f"{self.batch_fraction:.2%} of N"
+        else:
+            batch = f"{self.batch_size:,}" if self.batch_size else "kind default"
+        lr = f"{self.lr:g}" + (f" × min(1, {self.batch_size:,}/N)" if self.lr_batch_scaling else "")
+        schedule = "constant" if self.lr_decay == 1 else f"exp → ×{self.lr_decay:g}"
+        if self.warmup:
+            schedule += f", warm-up {self.warmup}"
+        adam = "" if (self.betas, self.eps) == ((0.9, 0.999), 1e-8) else f"β {self.betas}, ε {self.eps:g}"
+        return {"steps": steps, "batch": batch, "lr": lr, "schedule": schedule, "adam": adam,
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -62,16 +135,18 @@ class ModelEntry:
     width_arg: str = "hidden_features"
     fast: dict[str, Recipe] = field(default_factory=dict)
 
-    def recipe(self, kind: str, name: str = "authors") -> Recipe:
+    def recipe(self, kind: str, name: str = "authors", samples: int | None = None) -> Recipe:
         """The named recipe for `kind`: "authors" (their protocol) or "fast" (inrkit's tuned one).
 
         Kinds without a recipe of their own use the image recipe; a kind with no fast recipe uses the
-        authors' (the tables say which were tuned).
+        authors' (the tables say which were tuned). Given the signal's size (`samples`), the recipe's
+        size rules are resolved (`Recipe.resolve`).
         """
         if name not in RECIPE_NAMES:
             raise ModelError(f"unknown recipe {name!r}; choose from {', '.join(RECIPE_NAMES)}")
         authors = self.recipes.get(kind) or self.recipes.get("image") or Recipe()
-        return (self.fast.get(kind) or authors) if name == "fast" else authors
+        chosen = (self.fast.get(kind) or authors) if name == "fast" else authors
+        return chosen.resolve(samples)
 
 
 MODELS: dict[str, ModelEntry] = {}

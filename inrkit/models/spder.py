@@ -17,6 +17,16 @@ Departures:
 - Audio: the authors scale coordinates to [-100, 100] (SIREN's audio loader); inrkit keeps [-1, 1]
   and sets first_omega_0 = 3000 instead, as for SIREN (equal weights; the first bias is scaled by 3000).
 - Recipes for SDF and occupancy are inrkit's own (the authors have no such experiments).
+- Full-batch gradients: the scripts accumulate gradients over chunks of the signal, one optimiser
+  step per pass, to fit GPU memory; inrkit computes the same full-batch gradient in one pass (the
+  recipes' `batch_fraction=1.0`), so memory grows with the signal (12 × 1024 on a 64-frame 256²
+  clip needs hundreds of GB: pass a batch size there, which turns each step into a random subset).
+- Coordinates are cell centres where the scripts use linspace(-1, 1, N) (see `siren`).
+
+Recipes: Adam at a constant rate, MSE, targets (x - 0.5)/0.5, every step on the whole signal.
+- image (SPDER_image_batched.py): 256 × 5 hidden, lr 1e-4, 501 steps.
+- audio (SPDER_audio.py): arctan damping, lr 5e-5, 5,001 steps.
+- video (SPDER_video_batched.py): 1024 × 12 hidden, lr 5e-6, 5,001 steps.
 """
 
 from __future__ import annotations
@@ -91,13 +101,16 @@ class SpderLayer(nn.Module):
 
 
 RECIPES = {
-    "image": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4),  # SPDER_image_batched.py
-    # SPDER_audio.py: arctan damping, lr 5e-5, coordinates x100 (here first_omega_0 = 3000)
-    "audio": Recipe(dict(hidden_features=256, hidden_layers=5, first_omega_0=3000.0, damping="arctan"), lr=5e-5),
-    "video": Recipe(dict(hidden_features=1024, hidden_layers=12), lr=5e-6),  # SPDER_video_batched.py
-    # inrkit's choice: the image network and rate
-    "sdf": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4),
-    "occupancy": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4, loss="bce"),
+    "image": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4, steps=501, batch_fraction=1.0,
+                    source="SPDER_image_batched.py"),
+    # arctan damping, lr 5e-5, coordinates x100 (here first_omega_0 = 3000)
+    "audio": Recipe(dict(hidden_features=256, hidden_layers=5, first_omega_0=3000.0, damping="arctan"), lr=5e-5,
+                    steps=5_001, batch_fraction=1.0, source="SPDER_audio.py"),
+    "video": Recipe(dict(hidden_features=1024, hidden_layers=12), lr=5e-6, steps=5_001, batch_fraction=1.0,
+                    source="SPDER_video_batched.py"),
+    "sdf": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4, source="inrkit: the image network and rate"),
+    "occupancy": Recipe(dict(hidden_features=256, hidden_layers=5), lr=1e-4, loss="bce",
+                        source="inrkit: the image network and rate"),
 }
 
 

@@ -20,6 +20,16 @@ Departures (same function, different arithmetic):
 - omega0 and sigma0 are constructor floats rather than frozen `nn.Parameter`s (same values, and the
   parameter count then matches the authors' 133,403 for WIRE(256) on RGB images).
 - Recipes for audio, video and SDF are inrkit's own (the authors have no such experiments).
+- Targets are x/255 where the scripts min-max normalise each image; see `sl2a` for the measured
+  effect, and for WIRE: {MINMAX_WIRE} (`python benchmarks/departures.py minmax wire`).
+- Coordinates are cell centres where the scripts use linspace(-1, 1, N) (see `siren`); the decay is
+  applied per step, not per epoch (rates differ by at most 0.1^(1/2000), 0.1%).
+
+Recipes (the scripts' whole protocol; `wire_image_denoise.py` run for representation, its comment's
+omega0 20 / sigma0 30 and tau 3e7): images take 2,000 epochs, each a random permutation of the
+pixels in batches of 65,536 (2,000 · ceil(N / 65536) steps: 2,000 up to 256², 12,000 for a Kodak
+image), Adam at 5e-3 · min(1, 65536 / N) decaying to 0.1x, MSE. Occupancy (`wire_occupancy.py`):
+omega0 10, sigma0 40, 200 epochs of 200,000-voxel batches, lr 5e-3 decaying to 0.2x, MSE on {0, 1}.
 """
 
 from __future__ import annotations
@@ -103,17 +113,22 @@ class ComplexLinear(nn.Module):
         return torch.addmm(b.T.reshape(-1), z, block.T)
 
 
+# wire_image_denoise.py: 2,000 epochs of random 65,536-pixel batches, lr 5e-3 x min(1, 65536/N) -> 0.1x
+IMAGE_PROTOCOL = dict(lr=5e-3, lr_decay=0.1, epochs=2000, batch_size=65536, lr_batch_scaling=True)
+# wire_occupancy.py: 200 epochs of 200,000-voxel batches, lr 5e-3 -> 0.2x, MSE on {0, 1} occupancy
+OCCUPANCY_PROTOCOL = dict(lr=5e-3, lr_decay=0.2, epochs=200, batch_size=200_000, loss="mse")
 RECIPES = {
-    # wire_image_denoise.py run for representation (its comment: omega 20, sigma 30), lr 5e-3 -> 0.1x
-    "image": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), lr=5e-3, lr_decay=0.1),
-    # inrkit's choice: the image setting
-    "video": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), lr=5e-3, lr_decay=0.1),
-    # inrkit's choice: first-layer frequency scaled x100 as SIREN does for audio, wider Gaussian window
-    "audio": Recipe(dict(first_omega_0=2000.0, hidden_omega_0=20.0, sigma=10.0), lr=1e-3, lr_decay=0.1),
-    # wire_occupancy.py: omega 10, sigma 40, lr 5e-3 -> 0.2x, MSE on {0, 1} occupancy
-    "occupancy": Recipe(dict(first_omega_0=10.0, hidden_omega_0=10.0, sigma=40.0), lr=5e-3, lr_decay=0.2,
-                        loss="mse"),
-    "sdf": Recipe(dict(first_omega_0=10.0, hidden_omega_0=10.0, sigma=40.0), lr=5e-3, lr_decay=0.2),
+    "image": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), **IMAGE_PROTOCOL,
+                    source="wire_image_denoise.py (representation)"),
+    "video": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), **IMAGE_PROTOCOL,
+                    source="inrkit: the image protocol"),
+    # first-layer frequency scaled x100 as SIREN does for audio, wider Gaussian window
+    "audio": Recipe(dict(first_omega_0=2000.0, hidden_omega_0=20.0, sigma=10.0), lr=1e-3, lr_decay=0.1,
+                    source="inrkit"),
+    "occupancy": Recipe(dict(first_omega_0=10.0, hidden_omega_0=10.0, sigma=40.0), **OCCUPANCY_PROTOCOL,
+                        source="wire_occupancy.py"),
+    "sdf": Recipe(dict(first_omega_0=10.0, hidden_omega_0=10.0, sigma=40.0), lr=5e-3, lr_decay=0.2,
+                  epochs=200, batch_size=200_000, source="inrkit: the occupancy protocol"),
 }
 
 
