@@ -16,7 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
-from .shape_geometry import Shape, WindingNumber, inside, sample_surface, unsigned_distance
+from .shape_geometry import (
+    IglWinding,
+    Shape,
+    WindingNumber,
+    geometry_backend,
+    inside,
+    make_winding,
+    sample_surface,
+    unsigned_distance,
+)
 
 CACHE_VERSION = 1
 
@@ -105,7 +114,7 @@ def training_samples(shape: Shape, digest: str, kind: str,
         >>> pts.shape, values.shape, hit, bool(np.abs(values[:500]).max() < 0.01)  # half on the surface
         ((1000, 3), (1000,), False, True)
     """
-    name = f"samples-{_key(digest, kind, asdict(settings))}"
+    name = f"samples-{_key(digest, kind, asdict(settings), geometry_backend())}"  # backends differ in the last digits
     hit = (cache_dir() / f"{name}.npz").exists()
     data = _cached(name, lambda: _compute_samples(shape, kind, settings))
     return data["points"], data["values"], hit
@@ -136,8 +145,8 @@ def _step(bar: progress.Task, result: np.ndarray) -> np.ndarray:
     return result
 
 
-def _winding(shape: Shape) -> WindingNumber | None:
-    return None if shape.faces is None else WindingNumber(shape.vertices, shape.faces)
+def _winding(shape: Shape) -> WindingNumber | IglWinding | None:
+    return None if shape.faces is None else make_winding(shape.vertices, shape.faces)
 
 
 def cell_centres_3d(res: int, index: np.ndarray | None = None) -> np.ndarray:
@@ -155,7 +164,8 @@ def occupancy_grid(shape: Shape, digest: str, res: int) -> np.ndarray:
     the winding number changes only across hole spans, which show up as label changes. So the cost
     grows with the surface area (res²), not the volume (res³), and 512³ stays feasible.
     """
-    data = _cached(f"grid-{_key(digest, res)}", lambda: {"occ": np.packbits(_label_grid(shape, res))})
+    name = f"grid-{_key(digest, res, geometry_backend())}"
+    data = _cached(name, lambda: {"occ": np.packbits(_label_grid(shape, res))})
     return np.unpackbits(data["occ"], count=res**3).astype(bool).reshape(res, res, res)
 
 
@@ -177,7 +187,7 @@ def _label_grid(shape: Shape, res: int) -> np.ndarray:
 
 
 def _refine(shape: Shape, occ: np.ndarray, r: int, rng: np.random.Generator,
-            winding: WindingNumber | None) -> np.ndarray:
+            winding: WindingNumber | IglWinding | None) -> np.ndarray:
     """The (2r)³ labels from the r³ ones: only cells near the surface or a label change are evaluated."""
     from scipy import ndimage
 
