@@ -17,9 +17,9 @@ from .bench import run_benchmark
 from .errors import ConfigError, ExportError, InrkitError, ModelError, SignalError
 from .export import compress, decompress, load, save
 from .fields import NeuralFieldDataset, save_fields
-from .many import run_fit_many
 from .fit import FitConfig, FitDiverged, FitResult, fit
 from .inference import evaluate, predictor, render, write_reconstruction
+from .many import run_fit_many
 from .metrics import psnr, snr, ssim
 from .models import create_model, list_models
 from .runs import run_fit
