@@ -10,6 +10,7 @@ run/
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import platform
@@ -28,6 +29,7 @@ from .export import save
 from .inference import render, write_reconstruction
 from .fit import FitConfig, FitResult, fit
 from .loggers import make_logger
+from .inits import apply_init, resolve_init
 from .models import create_model
 from .provenance import provenance as run_provenance
 from .signals import Signal, get_kind, load_signal
@@ -55,12 +57,13 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
             config: FitConfig | None = None, params: int | str | None = None, kind: str | None = None,
             resume: bool = False, signal_options: dict[str, Any] | None = None,
             model_options: dict[str, Any] | None = None, checkpoint: bool = True,
-            plots: bool = True, log: Sequence[str] = ()) -> tuple[FitResult, Path]:
+            plots: bool = True, log: Sequence[str] = (), init: Any = None) -> tuple[FitResult, Path]:
     """Load a signal, fit a backbone and write a complete run directory; returns the result and the folder.
 
     `checkpoint=False` keeps no resumable checkpoint.pt (a lean folder; Ctrl-C still saves the weights);
     `plots=False` skips curve.png and comparison.png. `log` names live loggers on the fit's callback
     ("csv": history.live.csv row by row; "tensorboard": events under tensorboard/, see `inrkit.loggers`).
+    `init` is a weights file (e.g. from `inrkit meta-learn`) of the same backbone and size to start from.
 
     Example:
         >>> result, run = run_fit("data/astronaut.png", "siren", config=FitConfig(steps=300))  # doctest: +SKIP
@@ -79,6 +82,8 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
     seed_everything(config.seed)
     net = create_model(model, signal=signal, params=parse_count(params), recipe=config.recipe or "authors",
                        **(model_options or {}))
+    if init is not None:
+        apply_init(net, resolve_init(init))
     keep = config.checkpoint_path or str(checkpoint_file)
     config = FitConfig(**{**config.__dict__, "checkpoint_path": keep if checkpoint else None})
     logger = make_logger(log, out, net, signal, config.steps) if log else None
@@ -118,7 +123,9 @@ def write_run(result: FitResult, signal: Signal, out: Path, plots: bool = True) 
         plot_curve(result.history, out / "curve.png", title=f"{record['model']} on {signal.name}")
     array = render(result.model, signal.info, predict=result.predict)  # the final evaluation's grid, not a new pass
     if plots and kind.preview is not None:
-        kind.preview(array, signal, out / "comparison.png")
+        titled = "title" in inspect.signature(kind.preview).parameters  # a kind's own preview may not take one
+        kind.preview(array, signal, out / "comparison.png",
+                     **({"title": f"{record['model']} on {signal.name}"} if titled else {}))
     try:
         write_reconstruction(array, signal.info, out / f"reconstruction{kind.extension}")
     except InrkitError as exc:  # e.g. a shape field with no surface yet: weights and metrics are kept

@@ -64,7 +64,7 @@ def curves_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_ylabel("PSNR (dB)" if use_psnr else "loss")
     if not use_psnr:
         ax.set_yscale("log")
-    ax.set_title(f"{rows[0]['kind']}: mean over signals and seeds")
+    ax.set_title(f"{rows[0]['kind']}: mean over {_subject(rows)} and seeds, per model")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -72,20 +72,66 @@ def curves_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
+NAMES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "snr": "SNR", "mse": "MSE", "iou": "IoU",
+         "chamfer": "Chamfer distance", "fscore": "F-score"}
+
+
+def metric_label(kind: str, metric: str) -> str:
+    """A metric's name as people write it, with its unit from the kind's `Metric`: "PSNR (dB)".
+
+    Example:
+        >>> metric_label("image", "psnr"), metric_label("image", "ssim")
+        ('PSNR (dB)', 'SSIM')
+    """
+    from ..signals import KINDS
+
+    unit = KINDS[kind].metric(metric).unit if kind in KINDS and KINDS[kind].metric(metric) else ""
+    name = NAMES.get(metric, metric)
+    return f"{name} ({unit})" if unit else name
+
+
+def _format_score(value: float, unit: str) -> str:
+    return f"{value:.2f} {unit}".strip() if unit else f"{value:.4f}"
+
+
+def _subject(rows: list[dict[str, Any]]) -> str:
+    signals = sorted({r["signal_name"] for r in rows})
+    return signals[0] if len(signals) == 1 else f"{len(signals)} signals"
+
+
 def params_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
-    """Headline metric against parameter count, one point per model (error bar: std over cases)."""
-    fig, ax = subplots(figsize=(6, 4))
+    """Headline metric against parameter count, one point per model (error bar: std over cases).
+
+    Models at one budget (sizes within 2x) are spread along a linear axis labelled in thousands,
+    since a log axis over less than a decade crowds its tick labels.
+    """
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    kind = rows[0]["kind"]
+    points = []
     for model in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == model and r["metrics"].get(metric) is not None]
-        if not mine:
-            continue
-        values = [r["metrics"][metric] for r in mine]
-        x = statistics.fmean(r["params"] for r in mine)
+        if mine:
+            values = [r["metrics"][metric] for r in mine]
+            points.append((model, statistics.fmean(r["params"] for r in mine), values))
+    if not points:
+        return None
+    fig, ax = subplots(figsize=(6.4, 4.2))
+    for model, x, values in points:
         ax.errorbar([x], [statistics.fmean(values)], yerr=[statistics.pstdev(values)], fmt="o", capsize=3,
                     label=model)
-    ax.set_xscale("log")
+    xs = [x for _, x, _ in points]
+    if max(xs) > 2 * min(xs):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))  # minor labels are what overlapped
+    else:
+        pad = max(0.1 * max(xs), 1.0)
+        ax.set_xlim(min(xs) - pad, max(xs) + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
     ax.set_xlabel("parameters")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(metric_label(kind, metric))
+    ax.set_title(f"{kind}: {metric_label(kind, metric)} vs size, mean over {_subject(rows)}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -106,8 +152,11 @@ def thumbnail_gallery(rows: list[dict[str, Any]], out: Path, path: Path, max_sig
                                                 for r in rows if r["seed"] == seed}
     if not any(p and Path(p).exists() for p in cells.values()):
         return None
+    kind = rows[0]["kind"]
+    metric, unit = _headline(kind)
+    scores = {(r["signal"], r["model"]): r["metrics"].get(metric) for r in rows if r["seed"] == seed}
     fig, axes = subplots(len(signals), len(models) + 1, squeeze=False,
-                             figsize=(1.9 * (len(models) + 1), 2.0 * len(signals)))
+                         figsize=(1.9 * (len(models) + 1), 2.2 * len(signals) + 0.4))
     for i, signal in enumerate(signals):
         load = next(r["config"].get("load", {}) for r in rows if r["signal"] == signal)
         pictures = [str(original_thumbnail(out, signal, load)), *(cells.get((signal, m)) for m in models)]
@@ -119,10 +168,25 @@ def thumbnail_gallery(rows: list[dict[str, Any]], out: Path, path: Path, max_sig
                 ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
             else:
                 ax.text(0.5, 0.5, "n/a", ha="center", va="center")
+            score = scores.get((signal, title)) if j else None
+            if score is not None:  # below the tile: axis("off") hides x labels, so text in axes units
+                ax.text(0.5, -0.04, _format_score(score, unit), transform=ax.transAxes, ha="center", va="top",
+                        fontsize=7)
             if i == 0:
                 ax.set_title(title, fontsize=8)
         axes[i][0].text(-0.05, 0.5, Path(signal).stem, transform=axes[i][0].transAxes, rotation=90,
                         ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{kind}: reconstructions (seed {seed}), {metric_label(kind, metric)} under each", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return path
+
+
+def _headline(kind: str) -> tuple[str, str]:
+    """The kind's headline metric and its unit ("psnr", "dB")."""
+    from ..signals import KINDS
+
+    if kind not in KINDS:
+        return "psnr", "dB"
+    metric = KINDS[kind].metrics[0]
+    return metric.name, metric.unit

@@ -180,21 +180,30 @@ def write_image(array: np.ndarray, info: SignalInfo, path: Path) -> None:
     iio.imwrite(path, ints[..., 0] if ints.shape[-1] == 1 else ints)
 
 
-def preview_image(array: np.ndarray, signal: Signal, path: Path) -> None:
-    """Original | reconstruction | absolute error (×10), side by side."""
+def preview_image(array: np.ndarray, signal: Signal, path: Path, title: str | None = None) -> None:
+    """Original | reconstruction | absolute error (×10) as three equal panels, PSNR and SSIM in the titles.
+
+    `title` (e.g. "siren on astronaut") heads the figure; the signal's name is used when None.
+    """
     from ..plotting import subplots
 
     target = signal.values.numpy()
     err = np.abs(array - target).mean(-1)
-    fig, axes = subplots(1, 3, figsize=(12, 4.3))
-    for ax, img, title in zip(axes, (target, array), ("original", "reconstruction")):
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img[..., :3], cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title)
+    span = signal.data_range[1] - signal.data_range[0]
+    db = metrics.psnr(np.clip(array, *signal.data_range), target, span)
+    # A fourth, thin column holds the colour bar, so the error panel keeps the others' size.
+    fig, axes = subplots(1, 4, figsize=(12.4, 4.6), gridspec_kw={"width_ratios": [1, 1, 1, 0.05]})
+    grey = target.shape[-1] == 1
+    for ax, img, label in zip(axes, (target, array), ("original", f"reconstruction, PSNR {db:.2f} dB")):
+        ax.imshow(img[..., 0] if grey else img[..., :3], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(label)
     im = axes[2].imshow(np.clip(err * 10, 0, 1), cmap="inferno", vmin=0, vmax=1)
-    axes[2].set_title("|error| × 10")
-    fig.colorbar(im, ax=axes[2], fraction=0.046)
-    for ax in axes:
+    axes[2].set_title(f"|error| × 10 (PSNR {db:.2f} dB)")
+    fig.colorbar(im, cax=axes[3], label=f"|error| × 10, {'grey' if grey else 'mean over RGB'}")
+    for ax in axes[:3]:
         ax.axis("off")
+    h, w = target.shape[:2]
+    fig.suptitle(f"{title or signal.name} ({w}×{h} {'grey' if grey else 'RGB'})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -187,31 +187,74 @@ def write_shape(array: np.ndarray, info: SignalInfo, path: Path) -> None:
     trimesh.Trimesh(verts, faces, process=False).export(path)
 
 
-def preview_shape(array: np.ndarray, signal: Signal, path: Path) -> None:
-    """Central slices of the fitted field (top) and silhouettes along each axis (bottom)."""
+def preview_shape(array: np.ndarray, signal: Signal, path: Path, title: str | None = None) -> None:
+    """Central slices of the ground truth (top) and of the fit (middle, the true surface dashed), with a
+    colour bar, and the fit's silhouettes along each axis (bottom; a field with no surface says so).
+
+    `title` (e.g. "siren on bunny") heads the figure; the signal's name is used when None.
+    """
     from ..plotting import subplots
 
     field = array[..., 0]
     occupancy = signal.kind == "occupancy"
-    solid = field >= 0.5 if occupancy else field < 0
+    level = 0.5 if occupancy else 0.0
+    solid = field >= level if occupancy else field < level
     n = field.shape[0]
-    fig, axes = subplots(2, 3, figsize=(10, 6.6))
+    style = {"cmap": "viridis" if occupancy else "RdBu", "vmin": 0 if occupancy else -0.3,
+             "vmax": 1 if occupancy else 0.3, "extent": (-1, 1, -1, 1), "origin": "lower"}
+    truth = _truth_slices(signal, n)
+    fig, axes = subplots(3, 4, figsize=(11, 9.6), gridspec_kw={"width_ratios": [1, 1, 1, 0.06]})
+    ticks = np.linspace(-1, 1, n)
     for axis in range(3):
         cut = np.take(field, n // 2, axis=axis)
-        ax = axes[0, axis]
-        ax.imshow(cut.T, origin="lower", cmap="viridis" if occupancy else "RdBu",
-                  vmin=0 if occupancy else -0.3, vmax=1 if occupancy else 0.3, extent=(-1, 1, -1, 1))
-        ax.contour(np.linspace(-1, 1, n), np.linspace(-1, 1, n), cut.T, levels=[0.5 if occupancy else 0.0],
-                   colors="k", linewidths=0.8)
-        ax.set_title(f"slice {'xyz'[axis]} = 0")
-        axes[1, axis].imshow(solid.any(axis=axis).T, origin="lower", cmap="gray_r", extent=(-1, 1, -1, 1))
-        axes[1, axis].set_title(f"silhouette along {'xyz'[axis]}")
-    for ax in axes.flat:
+        if truth is not None:
+            axes[0, axis].imshow(truth[axis].T, **style)
+            axes[0, axis].contour(ticks, ticks, truth[axis].T, levels=[level], colors="k", linewidths=0.8)
+        else:
+            axes[0, axis].text(0.5, 0.5, "ground truth not available", ha="center", va="center", fontsize=8)
+        im = axes[1, axis].imshow(cut.T, **style)
+        if cut.min() < level < cut.max():
+            axes[1, axis].contour(ticks, ticks, cut.T, levels=[level], colors="k", linewidths=0.8)
+        if truth is not None and truth[axis].min() < level < truth[axis].max():
+            axes[1, axis].contour(ticks, ticks, truth[axis].T, levels=[level], colors="r", linewidths=0.8,
+                                  linestyles="--")
+        axes[0, axis].set_title(f"ground truth, {'xyz'[axis]} = 0")
+        axes[1, axis].set_title(f"fit, {'xyz'[axis]} = 0 (true surface dashed)", fontsize=9)
+        if solid.any():
+            axes[2, axis].imshow(solid.any(axis=axis).T, origin="lower", cmap="gray_r", extent=(-1, 1, -1, 1))
+        else:
+            axes[2, axis].text(0.5, 0.5, "no surface: the fit never\ncrosses the level", ha="center",
+                               va="center", fontsize=8)
+        axes[2, axis].set_title(f"fit's silhouette along {'xyz'[axis]}")
+    fig.colorbar(im, cax=axes[0, 3], label="occupancy" if occupancy else "signed distance (normalised units)")
+    fig.colorbar(im, cax=axes[1, 3], label="occupancy" if occupancy else "signed distance (normalised units)")
+    axes[2, 3].axis("off")
+    for ax in axes[:, :3].flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"{signal.name}: fitted {signal.kind}")
+    fig.suptitle(f"{title or signal.name}: {signal.kind} at {n}³, surface at {level:g}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def _truth_slices(signal: Signal, n: int) -> list[np.ndarray] | None:
+    """The ground-truth field on the three central slices of an n³ grid (None when it cannot be had)."""
+    from .shape_geometry import inside, unsigned_distance
+    from .shape_sampling import cell_centres_3d
+
+    if signal.is_grid:
+        values = signal.values[..., 0].numpy()
+        return [np.take(values, n // 2, axis=a) for a in range(3)] if values.shape[0] == n else None
+    if "content_hash" not in signal.meta:
+        return None
+    shape = _shape(Path(signal.meta["source"]), signal.meta["content_hash"])
+    grid = np.arange(n**3).reshape(n, n, n)
+    index = np.concatenate([np.take(grid, n // 2, axis=a).ravel() for a in range(3)])
+    pts = cell_centres_3d(n, index)
+    occ = inside(shape, pts)
+    values = occ.astype(np.float32) if signal.kind == "occupancy" else np.where(occ, -1.0, 1.0) * unsigned_distance(
+        shape, pts)
+    return [part.reshape(n, n) for part in np.split(values, 3)]
 
 
 def depth_render(inside: np.ndarray) -> np.ndarray | None:

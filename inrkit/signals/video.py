@@ -249,8 +249,11 @@ def write_video(array: np.ndarray, info: SignalInfo, path: Path) -> None:
         raise SignalError(f"{path}: cannot write video: {exc}") from exc
 
 
-def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6) -> None:
-    """A strip of evenly spaced frames: original (top row) over the fit (bottom row), with frame PSNRs."""
+def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6, title: str | None = None) -> None:
+    """A strip of evenly spaced frames: original (top row) over the fit (bottom row), with frame PSNRs.
+
+    `title` (e.g. "siren on bikes") heads the figure; the signal's name is used when None.
+    """
     from ..plotting import subplots
 
     target = signal.values.numpy()
@@ -269,6 +272,7 @@ def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6)
         axes[0, col].set_title(f"frame {k}")
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("fit")
+    fig.suptitle(f"{title or signal.name}: {len(target)} frames of {w}×{h}, PSNR per frame (dB)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
