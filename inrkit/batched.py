@@ -1,51 +1,49 @@
 """fit_many(): many same-shaped fits trained as one vectorised model.
 
 Every member (a signal and a seed) gets its own network; their parameters are stacked on a leading
-member axis and the forward pass runs once for all of them with `torch.func.vmap` over
-`functional_call`, so a small MLP's layers become batched matrix products. One Adam steps the
+member axis and one forward pass computes all of them (`inrkit.stacked`: the backbone rebuilt with
+batched-matmul layers where it allows, vmap over `functional_call` otherwise). One Adam steps the
 stacked tensors; Adam is elementwise, so each member's slice of its state is exactly what a separate
 Adam would hold. The step semantics are `fit`'s: the same recipe resolution, target mapping, sampler
 (seeded per member), learning-rate schedule, PSNR bookkeeping, target-PSNR stop and divergence check;
-a member that reaches its target or diverges leaves the stack alone and the others go on.
+a member that reaches its target or diverges leaves the stack alone and the others go on. A step
+has no per-member Python: the losses come back as one (M,) tensor, read every `read_every` steps.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call, vmap
 
 from . import progress as progress_display
+from .engine import engine_settings
 from .errors import ConfigError
-from .fit import FitConfig, FitResult, _Clock, model_info, progress_probe, resolve_config
+from .fit import (
+    SECONDS_CAP,
+    Clock,
+    FitConfig,
+    FitResult,
+    lr_factor,
+    model_info,
+    probe_mse,
+    progress_probe,
+    resolve_config,
+)
 from .inference import OutputMap, evaluate
 from .inits import apply_init, resolve_init
-from .metrics import psnr_from_mse
-from .models import create_model
+from .models import create_model, get_entry
 from .models.base import Backbone
 from .samplers import make_sampler
 from .signals import Signal
+from .stacked import ENGINES, Stack, build_members, group_size
 from .utils import resolve_device, seed_everything
 
-try:
-    from .fit import lr_factor
-except ImportError:  # fit.py before warm-up: exponential decay only
-
-    def lr_factor(cfg: FitConfig) -> Callable[[int], float]:
-        return lambda step: cfg.lr_decay ** min(step / cfg.steps, 1.0)
-
 ModelSpec = str | Callable[[Signal], Backbone]
-PER_MEMBER_LOSS = {
-    "mse": lambda out, target: F.mse_loss(out, target, reduction="none"),
-    "bce": lambda out, target: F.binary_cross_entropy_with_logits(out, target, reduction="none"),
-}
+PROBE_POINTS = 64  # coordinates on which the stacked engine must agree with each member's own module
 
 
 @dataclass
@@ -58,6 +56,7 @@ class Member:
         status: "done" (all steps), "target" (reached target_psnr), "diverged" or "interrupted".
         result: a FitResult as `fit` returns it (None when the member diverged).
         error: why it diverged.
+        engine: how the run computed its members: "stacked" (batched matmuls) or "vmap".
     """
 
     signal: Signal
@@ -65,69 +64,7 @@ class Member:
     status: str = "running"
     result: FitResult | None = None
     error: str | None = None
-
-
-@dataclass
-class _Stack:
-    """The members still training: stacked parameters and buffers, their Adam and their batches."""
-
-    template: nn.Module
-    params: dict[str, nn.Parameter]
-    buffers: dict[str, torch.Tensor]
-    active: list[int]
-    samplers: list[Any]
-    fixed_coords: torch.Tensor | None = None  # full batches: (N, D) shared by all members, or (M, N, D)
-    targets: torch.Tensor | None = None
-    full: bool = False
-    optimizer: torch.optim.Optimizer | None = None
-    modules: list[Backbone] = field(default_factory=list)
-
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        # view_as: a fresh tensor object each call, so no backbone cache keyed on identity outlives a vmap
-        def one(p: dict, b: dict, c: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.template, (p, b), (c,))
-
-        shared = coords.dim() == 2
-        return vmap(one, in_dims=(0, 0, None if shared else 0))(self.params, self.buffers, coords.view_as(coords))
-
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.full:
-            return self.fixed_coords, self.targets
-        pairs = [next(s) for s in self.samplers]
-        return torch.stack([c for c, _ in pairs]), torch.stack([t for _, t in pairs])
-
-    def keep(self, rows: list[int]) -> None:
-        """Drop every member but `rows` (positions in the stack), with their Adam state."""
-        index = torch.tensor(rows, dtype=torch.long, device=next(iter(self.params.values())).device)
-        old = self.optimizer
-        self.params = {k: nn.Parameter(p.detach()[index]) for k, p in self.params.items()}
-        self.buffers = {k: b[index] for k, b in self.buffers.items()}
-        self.optimizer = torch.optim.Adam(list(self.params.values()), **_adam_settings(old))
-        for p_old, p_new in zip(old.param_groups[0]["params"], self.params.values()):
-            st = old.state.get(p_old)
-            if st:
-                self.optimizer.state[p_new] = {k: (v[index] if torch.is_tensor(v) and v.dim() else v)
-                                               for k, v in st.items()}
-        self.active = [self.active[r] for r in rows]
-        self.samplers = [self.samplers[r] for r in rows]
-        self.modules = [self.modules[r] for r in rows]
-        if self.full:
-            self.targets = self.targets[index]
-            if self.fixed_coords.dim() == 3:
-                self.fixed_coords = self.fixed_coords[index]
-
-    def unstack(self, row: int) -> Backbone:
-        """The member at stack position `row` as its own module (the one built for it, weights loaded)."""
-        module = self.modules[row]
-        with torch.no_grad():
-            module.load_state_dict({**{k: p[row] for k, p in self.params.items()},
-                                    **{k: b[row] for k, b in self.buffers.items()}}, strict=False)
-        return module
-
-
-def _adam_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    group = optimizer.param_groups[0]
-    return {k: group[k] for k in ("lr", "betas", "eps", "weight_decay", "amsgrad")}
+    engine: str = ""
 
 
 def members_of(signals: Sequence[Signal], seeds: Sequence[int] | None, base_seed: int) -> list[Member]:
@@ -169,7 +106,7 @@ def _build(member: Member, model: ModelSpec, init: Any, device: torch.device, sh
 
 
 def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | None = None, *,
-             seeds: Sequence[int] | None = None, init: Any = "random",
+             seeds: Sequence[int] | None = None, init: Any = "random", engine: str = "auto",
              callback: Callable[[int, dict[str, float]], None] | None = None) -> list[Member]:
     """Fit many members (signals and/or seeds) at once as one vectorised model.
 
@@ -182,10 +119,12 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
             once per seed.
         model: a registry name ("siren") or a function signal -> backbone (e.g. to set the width).
         config: as for `fit`; `seed` is the first member's seed when `seeds` is None (then member i
-            has seed config.seed + i). Loss terms (eikonal) and checkpoint_path are not supported.
+            has seed config.seed + i). Loss terms (eikonal), checkpoints, the "int" sampler, mixed
+            precision and compile are not supported.
         seeds: one per signal, or several for one signal.
         init: "random" (each member its own seeded init), "shared" (the first member's init for all),
             a weights file / module / state dict (e.g. a meta-learned init) of the same backbone and size.
+        engine: "auto" (stacked layers where the backbone allows, else vmap), "stacked" or "vmap".
         callback: called with (member index, history row) for each row.
 
     Returns:
@@ -199,6 +138,8 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
     members = members_of(signals, seeds, (config or FitConfig()).seed)
     config = config or FitConfig()
     _check_supported(config)
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     device = resolve_device(config.device)
     init = resolve_init(init)
     shared = None
@@ -211,8 +152,11 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
         raise ConfigError(f"{model_info(nets[0]).name} adds its own loss term, which fit_many does not run yet; "
                           "use fit")
     cfg = resolve_config(config, nets[0], members[0].signal)
-    stack = _stack(nets, members, cfg, device)
-    _train(stack, members, cfg, device, callback)
+    with engine_settings(cfg.precision, cfg.threads):
+        stack = _stack(nets, members, cfg, device, engine)
+        for m in members:
+            m.engine = stack.engine.kind
+        _train(stack, members, cfg, device, callback)
     return members
 
 
@@ -225,19 +169,24 @@ def _check_supported(config: FitConfig) -> None:
         raise ConfigError(f"fit_many does not support {', '.join(unsupported)} yet; use fit for those")
 
 
-def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: torch.device) -> _Stack:
-    template = copy.deepcopy(nets[0])  # its own copy: finished members' weights are loaded into nets[i]
-    params = {k: nn.Parameter(torch.stack([dict(n.named_parameters())[k].detach() for n in nets]))
-              for k, p in template.named_parameters() if p.requires_grad}
-    buffers = {k: torch.stack([dict(n.named_buffers())[k] for n in nets]) for k, _ in template.named_buffers()}
-    out_map = OutputMap.of(template, members[0].signal.info)
+def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: torch.device, engine: str) -> Stack:
+    first = members[0].signal
+    probe = first.coords(torch.arange(min(PROBE_POINTS, first.num_samples))).to(device)
+    try:
+        members_engine = build_members(nets, probe, engine, group_size(nets, cfg.batch_size or first.num_samples,
+                                                                       device))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    out_map = OutputMap.of(nets[0], first.info)
     samplers, full = [], False
     for m in members:
         sampler, full = make_sampler(m.signal, cfg.batch_size, out_map.to_model, device,
                                      torch.Generator().manual_seed(m.seed))
         samplers.append(sampler)
-    stack = _Stack(template, params, buffers, list(range(len(members))), samplers, modules=list(nets))
-    stack.optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
+    stack = Stack(members_engine, list(range(len(members))), samplers, list(nets),
+                   params=dict(members_engine.params))
+    recipe = get_entry(model_info(nets[0]).name).recipe(first.kind, cfg.recipe)  # Adam's betas and eps, as fit
+    stack.optimizer = torch.optim.Adam(list(stack.params.values()), lr=cfg.lr, betas=recipe.betas, eps=recipe.eps)
     if full:
         batches = [next(s) for s in samplers]
         same = all(b[0] is batches[0][0] or torch.equal(b[0], batches[0][0]) for b in batches)
@@ -247,81 +196,113 @@ def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: 
     return stack
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, cfg: FitConfig, done: int) -> None:
-    # what fit's LambdaLR computes (base lr times the factor), so each member's rate equals a single fit's
-    factor = lr_factor(cfg)(done)
-    for group in optimizer.param_groups:
-        group["lr"] = cfg.lr * factor
+def psnr_of(mse: torch.Tensor, data_range: float) -> torch.Tensor:
+    """`psnr_from_mse` for a tensor of errors (inf where the error is 0, NaN where it is NaN)."""
+    mse = mse.double()
+    return torch.where(mse > 0, 10 * torch.log10(data_range**2 / mse), torch.where(mse == 0, math.inf, math.nan))
 
 
-def _probe_mse(stack: _Stack, row: int, signal: Signal, index: torch.Tensor | None, cfg: FitConfig,
-               out_map: OutputMap) -> float:
-    """fit's probe_mse for one stacked member: clamped squared error in signal units on the probe subset."""
-    state = ({k: p[row] for k, p in stack.params.items()}, {k: b[row] for k, b in stack.buffers.items()})
-    device = next(iter(stack.params.values())).device
-    coords, parts = signal.coords(index), []
+def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: FitConfig,
+                out_map: OutputMap) -> torch.Tensor:
+    """fit's probe_mse for every active member: clamped squared error in signal units (float64, (M,))."""
+    sigs = [members[i].signal for i in stack.active]
+    if probes is not None and any(probes[i] is not None for i in stack.active):  # large signals: one by one
+        return torch.tensor([probe_mse(stack.unstack(r), sig, probes[stack.active[r]], cfg.chunk_size)
+                             for r, sig in enumerate(sigs)], dtype=torch.float64)
+    device, m = next(iter(stack.params.values())).device, len(sigs)
+    coords, parts = sigs[0].coords(), []  # one shape, so one grid for all
     with torch.no_grad():
-        for piece in coords.split(cfg.chunk_size):
-            parts.append(out_map.to_signal(functional_call(stack.template, state, (piece.to(device),)).float()).cpu())
-    pred = torch.cat(parts).clamp(*signal.data_range)
-    return float(((pred - signal.targets(index).float()).double() ** 2).mean())
+        for piece in coords.split(max(1, cfg.chunk_size // m)):
+            parts.append(out_map.to_signal(stack.forward(piece.to(device)).float()).cpu())
+    pred = torch.cat(parts, dim=1).clamp(*sigs[0].data_range)
+    target = torch.stack([s.targets().float() for s in sigs])
+    return ((pred - target).double() ** 2).flatten(1).mean(1)
 
 
-def _train(stack: _Stack, members: list[Member], cfg: FitConfig, device: torch.device,
+def _train(stack: Stack, members: list[Member], cfg: FitConfig, device: torch.device,
            callback: Callable[[int, dict[str, float]], None] | None) -> None:
     """fit's loop over the stack; members that reach the target or diverge leave it as they do."""
-    signal = members[0].signal
-    loss_name, out_map = model_info(stack.template).loss, OutputMap.of(stack.template, signal.info)
-    per_member_loss, span = PER_MEMBER_LOSS[loss_name], signal.data_range[1] - signal.data_range[0]
-    log_every, eval_every = cfg.log_every or max(1, cfg.steps // 200), cfg.eval_every or max(1, cfg.steps // 20)
+    signal, info = members[0].signal, model_info(stack.modules[0])
+    out_map, span = OutputMap.of(stack.modules[0], signal.info), signal.data_range[1] - signal.data_range[0]
+    horizon = cfg.steps if cfg.steps < SECONDS_CAP else 2000  # a time budget: log as for a 2000-step fit
+    log_every, eval_every = cfg.log_every or max(1, horizon // 200), cfg.eval_every or max(1, horizon // 20)
+    read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
     probes = None if stack.full else [progress_probe(m.signal, m.seed) for m in members]
-    histories: list[list[dict]] = [[] for _ in members]
-    last_psnr, reached_at = [math.nan] * len(members), [None] * len(members)
-    clock, step, interrupted = _Clock(device), 0, False
-    bar = progress_display.task(f"{model_info(stack.template).name} x{len(members)}", cfg.steps,
+    book = _Book(members, cfg, callback)
+    clock, step, seen, interrupted = Clock(device), 0, 0, False
+    factor = lr_factor(cfg, lambda: clock.total)
+    bar = progress_display.task(f"{info.name} x{len(members)}", cfg.steps if cfg.steps < SECONDS_CAP else None,
                                 progress=cfg.progress)
     try:
         while step < cfg.steps and stack.active:
             with clock:
                 coords, targets = stack.batch()
-                losses = per_member_loss(stack.forward(coords), targets).flatten(1).mean(1)
-                stack.optimizer.zero_grad(set_to_none=True)
-                losses.sum().backward()  # members are independent: each gets the gradient of its own loss
-                stack.optimizer.step()
-                _set_lr(stack.optimizer, cfg, step + 1)
-            step += 1
-            leaving: dict[int, tuple[str, str | None]] = {}
-            for row, (i, loss) in enumerate(zip(stack.active, losses.detach().cpu().tolist())):
-                if not math.isfinite(loss):
-                    leaving[row] = ("diverged", f"loss became {loss} at step {step}; try a lower --lr")
-                    continue
-                if loss_name == "mse" and (stack.full or step % eval_every == 0 or step == cfg.steps):
-                    err = loss / out_map.gain**2 if stack.full else _probe_mse(stack, row, members[i].signal,
-                                                                                probes[i], cfg, out_map)
-                    last_psnr[i] = psnr_from_mse(err, span)
-                reached = cfg.target_psnr is not None and last_psnr[i] >= cfg.target_psnr
-                if step % log_every == 0 or step == cfg.steps or reached:
-                    histories[i].append({"step": step, "loss": loss, "psnr": last_psnr[i], "seconds": clock.total})
-                    if callback:
-                        callback(i, histories[i][-1])
-                if reached:
-                    reached_at[i], leaving[row] = clock.total, ("target", None)
-            bar.advance(active=len(stack.active) - len(leaving))
+                losses = stack.step(coords, targets, info.loss)
+                for group in stack.optimizer.param_groups:  # fit's LambdaLR: base lr times the factor
+                    group["lr"] = cfg.lr * factor(step + 1)
+            step, seen = step + 1, seen + targets.shape[1]
+            read = step == cfg.steps or any(step % every == 0 for every in (read_every, log_every, eval_every))
+            bar.advance(active=len(stack.active))
+            if not read:
+                continue
+            last = step == cfg.steps or (cfg.seconds is not None and clock.total >= cfg.seconds)
+            logging = step % log_every == 0 or last
+            evaluating = info.loss == "mse" and not stack.full and (step % eval_every == 0 or last)
+            values = losses.double().cpu()  # the one host read of the step, for every member
+            active = torch.tensor(stack.active)
+            if info.loss == "mse" and stack.full:
+                book.psnr[active] = psnr_of(values / out_map.gain**2, span)
+            elif evaluating:
+                book.psnr[active] = psnr_of(_probe_mses(stack, members, probes, cfg, out_map), span)
+            leaving = book.update(stack.active, values, step, seen, clock.total, logging)
             if leaving:
                 for row, (status, error) in leaving.items():
-                    _finish(stack, row, members, status, error, step, clock.total, histories, reached_at, cfg)
+                    _finish(stack, row, members, status, error, step, clock.total, book, cfg)
                 stack.keep([r for r in range(len(stack.active)) if r not in leaving])
+            if last:
+                break
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
     status = "interrupted" if interrupted else "done"
     for row in range(len(stack.active)):
-        _finish(stack, row, members, status, None, step, clock.total, histories, reached_at, cfg)
+        _finish(stack, row, members, status, None, step, clock.total, book, cfg)
 
 
-def _finish(stack: _Stack, row: int, members: list[Member], status: str, error: str | None, step: int,
-            seconds: float, histories: list, reached_at: list, cfg: FitConfig) -> None:
+class _Book:
+    """Per-member history rows, last PSNR and time to target; decides who leaves the stack."""
+
+    def __init__(self, members: list[Member], cfg: FitConfig,
+                 callback: Callable[[int, dict[str, float]], None] | None) -> None:
+        self.histories: list[list[dict]] = [[] for _ in members]
+        self.psnr = torch.full((len(members),), math.nan, dtype=torch.float64)
+        self.reached_at: list[float | None] = [None] * len(members)
+        self.target, self.callback = cfg.target_psnr, callback
+
+    def update(self, active: list[int], values: torch.Tensor, step: int, seen: int, seconds: float,
+               logging: bool) -> dict[int, tuple[str, str | None]]:
+        """Record rows; returns {stack row: (status, error)} for members that diverged or reached the target."""
+        psnr = self.psnr[torch.tensor(active)]
+        bad = ~torch.isfinite(values)
+        reached = (psnr >= self.target) & ~bad if self.target is not None else torch.zeros_like(bad)
+        leaving = {int(r): ("diverged", f"loss became {float(values[r])} at step {step}; try a lower --lr")
+                   for r in bad.nonzero().flatten()}
+        rows = range(len(active)) if logging else reached.nonzero().flatten().tolist()
+        for r, loss, p in zip(rows, values[list(rows)].tolist(), psnr[list(rows)].tolist()):
+            if r in leaving:
+                continue
+            i = active[r]
+            self.histories[i].append({"step": step, "loss": loss, "psnr": p, "seconds": seconds, "samples": seen})
+            if self.callback:
+                self.callback(i, self.histories[i][-1])
+        for r in reached.nonzero().flatten().tolist():
+            self.reached_at[active[r]], leaving[r] = seconds, ("target", None)
+        return leaving
+
+
+def _finish(stack: Stack, row: int, members: list[Member], status: str, error: str | None, step: int,
+            seconds: float, book: _Book, cfg: FitConfig) -> None:
     i = stack.active[row]
     member = members[i]
     member.status, member.error = status, error
@@ -329,5 +310,5 @@ def _finish(stack: _Stack, row: int, members: list[Member], status: str, error: 
         return
     module = stack.unstack(row)
     metrics = evaluate(module, member.signal, chunk_size=cfg.chunk_size)
-    member.result = FitResult(module, metrics, histories[i], step, seconds, status == "interrupted", reached_at[i],
-                              asdict(replace(cfg, seed=member.seed)), member.signal.info)
+    member.result = FitResult(module, metrics, book.histories[i], step, seconds, status == "interrupted",
+                              book.reached_at[i], asdict(replace(cfg, seed=member.seed)), member.signal.info)

@@ -229,20 +229,31 @@ def regulariser(model: nn.Module, signal: Signal, terms: dict[str, float], gain:
     return total
 
 
-class _Clock:
-    """Training time only (evaluation excluded), synchronised with CUDA so it is real."""
+class Clock:
+    """Training time only (evaluation excluded).
+
+    On a GPU, time is real only after a synchronisation, so `stop(sync=False)` ends a segment without
+    one: the queued work is then counted by the next synchronised segment, and the fit loop
+    synchronises at every step where it reads results, before any evaluation runs.
+    """
 
     def __init__(self, device: torch.device, start: float = 0.0) -> None:
-        self.device, self.total, self._t0 = device, start, None
+        self.device, self.total, self._t0 = device, start, 0.0
 
-    def __enter__(self) -> _Clock:
+    def start(self) -> None:
         self._t0 = time.perf_counter()
+
+    def stop(self, sync: bool = True) -> None:
+        if sync and self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.total += time.perf_counter() - self._t0
+
+    def __enter__(self) -> Clock:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.total += time.perf_counter() - self._t0
+        self.stop()
 
 
 def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
@@ -320,7 +331,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     recipe = get_entry(model_info(model).name).recipe(signal.kind, cfg.recipe)  # Adam's betas and eps
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                  betas=recipe.betas, eps=recipe.eps)
-    clock = _Clock(device)
+    clock = Clock(device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
     state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)
     start, history, clock.total = state.get("step", 0), state.get("history", []), state.get("seconds", 0.0)
@@ -341,13 +352,15 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                                 progress=cfg.progress)
     try:
         while step < cfg.steps:
-            with clock:
-                batch = next(sampler)
-                loss = train_step(engine, optimizer, batch, loss_fn, extra)
-                schedule.step()
+            clock.start()
+            batch = next(sampler)
+            loss = train_step(engine, optimizer, batch, loss_fn, extra)
+            schedule.step()
             step, seen = step + 1, seen + len(batch[0])
-            last = step == cfg.steps or (cfg.seconds is not None and clock.total >= cfg.seconds)
-            if step % read_every == 0 or step % log_every == 0 or last:  # the only host syncs of a step
+            read = step == cfg.steps or any(step % every == 0 for every in (read_every, log_every, eval_every))
+            clock.stop(sync=read)  # the only host syncs: where the loss is read or the model evaluated
+            last = step == cfg.steps or (read and cfg.seconds is not None and clock.total >= cfg.seconds)
+            if read:
                 value = float(loss)
                 if not math.isfinite(value):
                     raise FitDiverged(f"loss became {value} by step {step}; try a lower --lr")

@@ -193,12 +193,16 @@ def fit_case(case: Case, context: CaseContext) -> tuple[Any, Any]:
     The shared first half of every built-in runner. Ctrl-C inside the fit raises KeyboardInterrupt,
     so a truncated case is never recorded.
     """
+    import torch
+
     from ..fit import FitConfig, fit
     from ..models import create_model
     from ..utils import seed_everything
 
     signal = load_case_signal(case, context.cache)
     seed_everything(case.seed)  # the same seed gives the same init for every run of the case
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()  # peak memory per case
     fit_settings = dict(case.fit)
     loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
     model = create_model(case.model.name, signal=signal, params=case.params, loss=loss,
@@ -218,7 +222,19 @@ def fit_row(result: Any) -> dict[str, Any]:
     return {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
             "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
             "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
-            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"], h.get("samples")] for h in result.history]}
+            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"], h.get("samples")] for h in result.history],
+            "extra": {"peak_mib": peak_memory_mib(next(result.model.parameters()).device)}}
+
+
+def peak_memory_mib(device: Any) -> float:
+    """CUDA's allocator peak on a GPU; else the process's peak RSS (per case when cases are isolated)."""
+    import resource
+
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def case_stem(case: Case) -> str:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One GPU check (under 8 minutes on one GPU): the `gpu` tests and the speed table at 512² for every
+# backbone. Results land in benchmarks/results/gpu/ for the next commit. Run from anywhere:
+#   bash benchmarks/gpu_check.sh            # needs CUDA and the project installed (make test does that)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
+OUT=benchmarks/results/gpu
+mkdir -p "$OUT"
+"$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())" \
+    | tee "$OUT/device.txt"
+"$PY" -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.txt"
+timeout 420 "$PY" benchmarks/speed.py --device cuda --size 512 --steps 300 --out "$OUT/speed" 2>&1 | tee "$OUT/speed.txt"
