@@ -20,11 +20,11 @@ from torch import nn
 from . import progress as progress_display
 from .engine import build_engine, check_precision, engine_settings, train_step
 from .errors import ConfigError, InrkitError, ModelError
+from .inference import OutputMap, evaluate, predictor
 from .metrics import psnr_from_mse
 from .models import get_entry
-from .models.registry import RECIPE_NAMES
 from .models.base import Backbone
-from .inference import OutputMap, evaluate, predictor
+from .models.registry import RECIPE_NAMES
 from .samplers import FULL_BATCH_LIMIT, Batch, make_sampler, teaching_batches
 from .signals import KINDS, Signal, get_kind
 from .utils import resolve_device, seed_everything
@@ -257,7 +257,8 @@ class Clock:
 
 
 def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
-        sampler: Iterator[Batch] | None = None, callback: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        sampler: Iterator[Batch] | None = None,
+        callback: Callable[[dict[str, float]], None] | None = None) -> FitResult:
     """Fit `model` to `signal`; Ctrl-C stops early and still returns (and checkpoints) what was learnt.
 
     Args:

@@ -16,20 +16,19 @@ import math
 import platform
 import time
 import warnings
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ._version import __version__
-
 from .errors import ConfigError, InrkitError
 from .export import save
-from .inference import render, write_reconstruction
 from .fit import FitConfig, FitResult, fit
-from .loggers import make_logger
+from .inference import render, write_reconstruction
 from .inits import apply_init, resolve_init
+from .loggers import make_logger
 from .models import create_model
 from .provenance import provenance as run_provenance
 from .signals import Signal, get_kind, load_signal

@@ -40,7 +40,8 @@ def rd_case(case: Case, context: CaseContext) -> dict[str, Any]:
 
 
 def rd_spec(images: list[str | Path], model: str, params: list[int], bits: list[int], steps: int,
-            lr: float | None, options: dict[str, Any], out: Path, device: str = "auto", seed: int = 0) -> dict[str, Any]:
+            lr: float | None, options: dict[str, Any], out: Path, device: str = "auto",
+            seed: int = 0) -> dict[str, Any]:
     """The sweep as a bench spec: images x one model entry per size, one seed, the "rd" runner."""
     image = {**options, **({"lr": lr} if lr is not None else {})}
     return {"signals": [str(p) for p in images], "kind": "image", "seeds": [seed], "steps": steps, "out": str(out),
@@ -140,7 +141,8 @@ def plot_rd(result: dict[str, Any], path: Path) -> None:
     ax.scatter(result["results"]["bpp"], result["results"]["psnr"], s=12, alpha=0.4, color="C0")
     ax.plot(result["pareto"]["bpp"], result["pareto"]["psnr"], "o-", color="C0", label=f"{result['name']} (this run)")
     for i, (codec, curve) in enumerate(result["baselines"].items()):
-        ax.plot(curve["bpp"], curve["psnr"], "s-", ms=3, color=f"C{i + 1}", label=f"{codec.upper()} (Pillow, same images)")
+        ax.plot(curve["bpp"], curve["psnr"], "s-", ms=3, color=f"C{i + 1}",
+                label=f"{codec.upper()} (Pillow, same images)")
     for i, (name, curve) in enumerate(result["published_kodak"].items()):
         ax.plot(curve["bpp"], curve["psnr"], "--", color=f"C{i + 3}", alpha=0.7, label=f"{name} (published, Kodak)")
     top = max(1.3, max(result["results"]["bpp"]) * 1.1)

@@ -19,11 +19,12 @@ try:  # typer >= 0.24 vendors click
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef]
-_NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())  # older click prints the help itself
 
 from ..errors import ConfigError, InrkitError
 from ..progress import clean_warnings
 from ..signals import KINDS, get_kind
+
+_NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())  # older click prints the help itself
 
 console = Console()
 err_console = Console(stderr=True)

@@ -39,7 +39,7 @@ def export(
     prune: Annotated[float, typer.Option(parser=fraction, help="fraction of smallest weights set to zero")] = 0.0,
     buffer_bits: Annotated[str, typer.Option(help="bit width of fixed buffers (e.g. FFN's B), or fp16")] = "16",
     signal: Annotated[Path | None, typer.Option(help="the signal, for quality and QAT",
-                                                   show_default="the one the weights name, if it is still there")] = None,
+                                                   show_default="the one the weights name, if still there")] = None,
     qat_steps: Annotated[int, typer.Option(min=0, help="quantisation-aware fine-tuning steps")] = 0,
     qat_lr: Annotated[float | None, typer.Option(parser=positive, help="QAT learning rate",
                                                     show_default="recipe lr / 10")] = None,
