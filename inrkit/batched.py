@@ -173,8 +173,8 @@ def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: 
     first = members[0].signal
     probe = first.coords(torch.arange(min(PROBE_POINTS, first.num_samples))).to(device)
     try:
-        members_engine = build_members(nets, probe, engine, group_size(nets, cfg.batch_size or first.num_samples,
-                                                                       device))
+        group = group_size(nets, min(cfg.batch_size or first.num_samples, first.num_samples), device)
+        members_engine = build_members(nets, probe, engine, group)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     out_map = OutputMap.of(nets[0], first.info)
@@ -235,13 +235,14 @@ def _train(stack: Stack, members: list[Member], cfg: FitConfig, device: torch.de
                                 progress=cfg.progress)
     try:
         while step < cfg.steps and stack.active:
-            with clock:
-                coords, targets = stack.batch()
-                losses = stack.step(coords, targets, info.loss)
-                for group in stack.optimizer.param_groups:  # fit's LambdaLR: base lr times the factor
-                    group["lr"] = cfg.lr * factor(step + 1)
+            clock.start()
+            coords, targets = stack.batch()
+            losses = stack.step(coords, targets, info.loss)
+            for group in stack.optimizer.param_groups:  # fit's LambdaLR: base lr times the factor
+                group["lr"] = cfg.lr * factor(step + 1)
             step, seen = step + 1, seen + targets.shape[1]
             read = step == cfg.steps or any(step % every == 0 for every in (read_every, log_every, eval_every))
+            clock.stop(sync=read)  # as fit: the only host syncs are where losses are read or members evaluated
             bar.advance(active=len(stack.active))
             if not read:
                 continue

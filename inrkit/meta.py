@@ -9,7 +9,6 @@ falling linearly to 0. The result is an ordinary weights file: `fit_many(..., in
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,13 +16,13 @@ import torch
 from torch import nn
 
 from . import progress as progress_display
-from .batched import PER_MEMBER_LOSS, _Stack
 from .errors import ConfigError
 from .fit import model_info
 from .inference import OutputMap
 from .models import create_model
 from .models.base import Backbone
 from .signals import Signal
+from .stacked import build_members, member_losses
 from .utils import resolve_device, seed_everything
 
 
@@ -94,7 +93,7 @@ def meta_learn(signals: Sequence[Signal], model: str | Callable[[Signal], Backbo
         for outer in range(cfg.outer_steps):
             pick = torch.randperm(len(signals), generator=picker)[: cfg.meta_batch].to(device)
             loss = _reptile_step(net, coords, targets[pick], inner_lr, cfg.inner_steps,
-                                 cfg.outer_lr * (1 - outer / cfg.outer_steps), PER_MEMBER_LOSS[info.loss])
+                                 cfg.outer_lr * (1 - outer / cfg.outer_steps), info.loss)
             bar.advance(loss=f"{loss:.3g}")
     finally:
         bar.close()
@@ -102,19 +101,19 @@ def meta_learn(signals: Sequence[Signal], model: str | Callable[[Signal], Backbo
 
 
 def _reptile_step(net: nn.Module, coords: torch.Tensor, targets: torch.Tensor, lr: float, steps: int,
-                  outer_lr: float, per_member_loss: Callable) -> float:
+                  outer_lr: float, loss: str) -> float:
     """Fit every target from `net`'s weights for `steps` Adam steps (stacked), then move `net` toward the mean."""
     m = targets.shape[0]
-    params = {k: nn.Parameter(p.detach().expand(m, *p.shape).clone()) for k, p in net.named_parameters()}
-    buffers = {k: b.expand(m, *b.shape) for k, b in net.named_buffers()}
-    stack = _Stack(copy.deepcopy(net), params, buffers, list(range(m)), [None] * m, coords, targets, True)
+    members = build_members([net] * m, coords[:64]).parts[0]  # one group: the stack copies the weights m times
+    params = dict(members.params)
     optimizer = torch.optim.Adam(list(params.values()), lr=lr)
     for _ in range(steps):
-        losses = per_member_loss(stack.forward(coords), targets).flatten(1).mean(1)
+        losses = member_losses(members.forward(coords, m), targets, loss)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()
     with torch.no_grad():
         for name, p in net.named_parameters():
-            p.add_(params[name].mean(0) - p, alpha=outer_lr)
+            if name in params:  # stacked or vmapped alike: member axis first, the member's shape after it
+                p.add_(params[name].mean(0).reshape(p.shape) - p, alpha=outer_lr)
     return float(losses.detach().mean())

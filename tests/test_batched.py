@@ -30,7 +30,7 @@ def sequential(member: inrkit.Member, factory, config: inrkit.FitConfig) -> inrk
 # Not bit-exact: the stacked forward runs batched matrix products (and a per-member mean of the loss)
 # whose float32 summation order differs from a single fit's matmuls; the difference is ~1e-7 relative
 # per step and grows slowly over steps, so the bound is checked after a few dozen steps.
-@pytest.mark.parametrize("name", ["siren", "gauss", "spder", "wire"])
+@pytest.mark.parametrize("name", ["siren", "gauss", "spder", "wire", "ffn", "fkan", "sl2a"])
 def test_each_member_matches_a_sequential_fit(crops: list[inrkit.Signal], name: str) -> None:
     config = inrkit.FitConfig(steps=25, device="cpu", progress=False)
     members = fit_many(crops, small(name), config)
@@ -101,3 +101,59 @@ def test_an_init_for_another_size_is_refused(crops: list[inrkit.Signal]) -> None
     other = inrkit.create_model("siren", signal=crops[0], hidden_features=8, hidden_layers=1)
     with pytest.raises(inrkit.ConfigError, match="init is for siren"):
         fit_many(crops, small("siren"), inrkit.FitConfig(steps=1, progress=False), init=other)
+
+
+@pytest.mark.parametrize(("name", "engine"), [("siren", "stacked"), ("wire", "stacked"), ("ffn", "stacked"),
+                                              ("relu_pe", "stacked"), ("fkan", "stacked"),
+                                              ("sl2a", "stacked"), ("ngp", "vmap")])
+def test_auto_engine_stacks_linear_backbones_and_vmaps_the_rest(crops: list[inrkit.Signal], name: str,
+                                                                 engine: str) -> None:
+    members = fit_many(crops[:2], small(name), inrkit.FitConfig(steps=1, device="cpu", progress=False))
+    assert [m.engine for m in members] == [engine, engine]
+
+
+def test_stacked_and_vmap_engines_fit_the_same_members(crops: list[inrkit.Signal]) -> None:
+    # FFN: each member has its own fixed Fourier matrix B, stacked as a per-member buffer
+    config = inrkit.FitConfig(steps=15, device="cpu", progress=False)
+    stacked = fit_many(crops[:3], small("ffn"), config, engine="stacked")
+    vmapped = fit_many(crops[:3], small("ffn"), config, engine="vmap")
+    for a, b in zip(stacked, vmapped):
+        assert a.result.history[-1]["loss"] == pytest.approx(b.result.history[-1]["loss"], rel=1e-4)
+    with pytest.raises(inrkit.ConfigError, match="cannot run stacked"):
+        fit_many(crops[:2], small("ngp"), config, engine="stacked")
+
+
+def test_losses_read_every_k_steps_still_catch_divergence(crops: list[inrkit.Signal]) -> None:
+    def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
+        net = small("siren")(sig)
+        if sig is crops[0]:
+            with torch.no_grad():
+                next(net.parameters()).fill_(float("inf"))
+        return net
+
+    config = inrkit.FitConfig(steps=12, read_every=4, log_every=6, eval_every=6, device="cpu", progress=False)
+    members = fit_many(crops[:3], factory, config)
+    assert members[0].engine == "stacked"
+    assert members[0].status == "diverged" and "step 4" in members[0].error
+    assert [row["step"] for row in members[1].result.history] == [6, 12]
+    assert members[1].result.history[-1]["samples"] == 12 * 256
+
+
+def test_members_in_cache_sized_groups_leave_alone_and_match_sequential_fits(
+        crops: list[inrkit.Signal], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("inrkit.stacked.CACHE_BYTES", 4 * 256 * 16 * 2)  # groups of two 16² members of width 16
+
+    def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
+        net = small("siren")(sig)
+        if sig is crops[1]:
+            with torch.no_grad():
+                next(net.parameters()).fill_(float("nan"))
+        return net
+
+    config = inrkit.FitConfig(steps=300, device="cpu", progress=False, target_psnr=20.0)
+    members = fit_many(crops, factory, config)
+    assert [m.status for m in members] == ["target", "diverged", "target", "target"]
+    for member in (members[0], members[3]):
+        single = sequential(member, small("siren"), config)
+        assert member.result.steps == single.steps
+        assert member.result.history[-1]["loss"] == pytest.approx(single.history[-1]["loss"], rel=1e-4)

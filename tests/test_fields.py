@@ -119,3 +119,20 @@ def test_meta_learn_writes_an_init_that_fit_many_starts_from(folder: Path, tmp_p
                             inrkit.FitConfig(steps=1, lr=1e-12, device="cpu", progress=False), init=init)[0]
     for a, b in zip(start.result.model.parameters(), learned.parameters()):
         assert torch.allclose(a, b, atol=1e-9)
+
+
+def test_fit_starts_from_an_init_file_and_refuses_one_of_another_size(folder: Path, tmp_path: Path) -> None:
+    signal = inrkit.load_signal(folder / "c0.png")
+    torch.manual_seed(5)
+    start = inrkit.create_model("siren", signal=signal, hidden_features=8, hidden_layers=1)
+    inrkit.save(start, tmp_path / "init.safetensors")
+    args = ["fit", str(folder / "c0.png"), "--model", "siren", "--width", "8", "--layers", "1", "--steps", "1",
+            "--lr", "1e-12", "--device", "cpu", "--quiet", "--no-plots", "--no-checkpoint"]
+    res = runner.invoke(app, [*args, "--init", str(tmp_path / "init.safetensors"), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    fitted = inrkit.load(tmp_path / "run" / "model.safetensors")
+    for a, b in zip(fitted.parameters(), start.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    res = runner.invoke(app, [*args, "--width", "12", "--init", str(tmp_path / "init.safetensors"),
+                              "--out", str(tmp_path / "run2")])
+    assert res.exit_code == 2 and "init is for siren" in res.output and "Traceback" not in res.output

@@ -61,6 +61,8 @@ def fit(
                                                   show_default="the recipe's")] = None,
     kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
     seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
+    init: Annotated[Path | None, typer.Option(help="start from these weights (e.g. from `inrkit meta-learn`; same "
+                                                  "backbone and size)", show_default="a random init")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     target_psnr: Annotated[float | None, typer.Option(parser=positive, help="stop once this PSNR (dB) is reached",
                                                          show_default="run every step")] = None,
@@ -110,7 +112,8 @@ def fit(
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
                               resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,
-                              model_options={"hidden_features": width, "hidden_layers": layers}, log=log or ())
+                              model_options={"hidden_features": width, "hidden_layers": layers}, log=log or (),
+                              init=init)
     if json_:
         emit_json({"run": run, **json.loads((run / "metrics.json").read_text())})
     else:
