@@ -1,7 +1,7 @@
 """fit_many(): many same-shaped fits trained as one vectorised model.
 
 Every member (a signal and a seed) gets its own network; their parameters are stacked on a leading
-member axis and one forward pass computes all of them (`inrkit.stacked`: the backbone rebuilt with
+member axis and one forward pass computes all of them (`inrkit.members`: the backbone rebuilt with
 batched-matmul layers where it allows, vmap over `functional_call` otherwise). One Adam steps the
 stacked tensors; Adam is elementwise, so each member's slice of its state is exactly what a separate
 Adam would hold. The step semantics are `fit`'s: the same recipe resolution, target mapping, sampler
@@ -35,11 +35,11 @@ from .fit import (
 )
 from .inference import OutputMap, evaluate
 from .inits import apply_init, resolve_init
+from .members import ENGINES, Stack, build_members, group_size
 from .models import create_model, get_entry
 from .models.base import Backbone
 from .samplers import make_sampler
 from .signals import Signal
-from .stacked import ENGINES, Stack, build_members, group_size
 from .utils import resolve_device, seed_everything
 
 ModelSpec = str | Callable[[Signal], Backbone]

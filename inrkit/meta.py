@@ -19,10 +19,10 @@ from . import progress as progress_display
 from .errors import ConfigError
 from .fit import model_info
 from .inference import OutputMap
+from .members import build_members, member_losses
 from .models import create_model
 from .models.base import Backbone
 from .signals import Signal
-from .stacked import build_members, member_losses
 from .utils import resolve_device, seed_everything
 
 

@@ -141,7 +141,7 @@ def test_losses_read_every_k_steps_still_catch_divergence(crops: list[inrkit.Sig
 
 def test_members_in_cache_sized_groups_leave_alone_and_match_sequential_fits(
         crops: list[inrkit.Signal], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inrkit.stacked.CACHE_BYTES", 4 * 256 * 16 * 2)  # groups of two 16² members of width 16
+    monkeypatch.setattr("inrkit.members.CACHE_BYTES", 4 * 256 * 16 * 2)  # groups of two 16² members of width 16
 
     def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
         net = small("siren")(sig)
