@@ -138,3 +138,15 @@ def test_budgets_in_epochs_samples_and_seconds(image) -> None:
         FitConfig(steps=10, epochs=2)
     result = fit(model, image, FitConfig(seconds=0.5, progress=False, device="cpu"))
     assert 0.5 <= result.seconds < 5 and result.steps > 1  # stopped by the clock, not by a step count
+
+
+@pytest.mark.slow
+def test_a_compiled_fit_saves_and_loads_like_any_other(image, tmp_path) -> None:
+    from inrkit import load, save
+
+    result = fit(small_siren(image), image, FitConfig(steps=20, lr=1e-3, compile=True, progress=False, device="cpu"))
+    eager = fit(small_siren(image), image, FitConfig(steps=20, lr=1e-3, progress=False, device="cpu"))
+    save(result.model, tmp_path / "m.safetensors")
+    coords = torch.rand(50, 2) * 2 - 1
+    assert torch.allclose(load(tmp_path / "m.safetensors")(coords), result.model(coords), atol=1e-6)
+    assert result.metrics["psnr"] == pytest.approx(eager.metrics["psnr"], abs=1e-3)  # the same training
