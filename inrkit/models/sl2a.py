@@ -26,8 +26,8 @@ Departures, and why:
   PSNR is always reported on x/255. Min-max stretches a crop's values to the full [0, 1], so the
   same error in model units is a smaller error on x/255. Measured with ReLU+PE (the same WIRE-family
   loader, and the cheapest of these backbones to run) on the 64² kodim23 crop, 300 full-batch steps
-  at its recipe's lr and decay, seed 0: x/255 33.12 dB, min-max 34.90 dB (+1.78 dB for the authors'
-  normalisation; `python benchmarks/departures.py minmax relu_pe --seeds 0`). SL²A itself was not
+  at its recipe's lr and decay, seeds 0/1: x/255 33.12 / 34.07 dB, min-max 34.90 / 35.91 dB (+1.81 dB
+  for the authors' normalisation; `python benchmarks/departures.py minmax relu_pe --seeds 0 1`). SL²A itself was not
   measured in this session (the shared machine was overloaded): run
   `python benchmarks/departures.py minmax sl2a`.
 - Coordinates are cell centres where `train.py` uses linspace(-1, 1, N) (see `siren` for the

@@ -21,7 +21,7 @@ Departures (same function, different arithmetic):
   parameter count then matches the authors' 133,403 for WIRE(256) on RGB images).
 - Recipes for audio, video and SDF are inrkit's own (the authors have no such experiments).
 - Targets are x/255 where the scripts min-max normalise each image; see `sl2a` for the measured
-  effect (+1.78 dB for the authors' normalisation with ReLU+PE on a 64² crop); for WIRE itself run
+  effect (+1.81 dB for the authors' normalisation with ReLU+PE on a 64² crop); for WIRE itself run
   `python benchmarks/departures.py minmax wire`.
 - Coordinates are cell centres where the scripts use linspace(-1, 1, N) (see `siren`); the decay is
   applied per step, not per epoch (rates differ by at most 0.1^(1/2000), 0.1%).
