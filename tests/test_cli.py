@@ -44,7 +44,8 @@ def test_fit_writes_a_complete_run(run_dir: Path) -> None:
         assert key in metrics
     assert metrics["steps"] == 40 and metrics["model"] == "siren" and metrics["device"] == "cpu"
     rows = list(csv.DictReader(open(run_dir / "history.csv")))
-    assert list(rows[0]) == ["step", "loss", "psnr", "seconds"] and rows[-1]["step"] == "40"
+    assert list(rows[0]) == ["step", "loss", "psnr", "seconds", "samples"] and rows[-1]["step"] == "40"
+    assert int(rows[-1]["samples"]) == 40 * 16 * 16  # full batch: every step sees every pixel
     assert iio.imread(run_dir / "reconstruction.png").shape == (16, 16, 3)
 
 
