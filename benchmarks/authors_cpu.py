@@ -85,7 +85,7 @@ ROWS = [
         params=137_219, psnr={64: 40.84, 256: 23.50}, steps={64: 300, 256: 200}, seconds={64: 0.023, 256: 0.521}),
     Row("sl2a", "SL²A", "sl2a", {"hidden_features": 256, "hidden_layers": 3, "degree": 256, "rank": 128}, 1e-3, 0.1, True,
         330_243, {64: 50.31, 256: 29.48}, {64: 300, 256: 200}, {64: 0.060, 256: 1.683}),
-    Row("finer", "FINER (SL²A repo)", "finer", {"hidden_features": 256, "hidden_layers": 3, "first_bias_scale": 20.0},
+    Row("finer", "FINER (SL²A repo)", "finer_sl2a", {"hidden_features": 256, "hidden_layers": 3},
         1e-4, 0.1, True, 198_915, {64: 47.19, 256: 19.06}, {64: 300, 256: 200}, {64: 0.049, 256: 1.962}),
     Row("fkan", "FKAN (notebook)", "fkan", {}, 1e-4, 0.1, True, 436_367, {64: 35.86, 256: 13.82},
         {64: 300, 256: 200}, {64: 2.138, 256: 2.060}, batch={256: 4096}),
