@@ -36,7 +36,13 @@ def higher_is_better(kind: str, name: str) -> bool | None:
 
 
 def metric_names(rows: list[dict[str, Any]], kind: str) -> list[str]:
-    names = sorted({k for r in rows for k in r["metrics"]})
+    """The table's metric columns: the kind's declared metrics in their order, then any others found.
+
+    Notes about a metric ("ms_ssim_scales": how many MS-SSIM scales a small image had) are not columns.
+    """
+    found = {k for r in rows for k in r["metrics"] if not k.endswith("_scales")}
+    declared = [m.name for m in KINDS[kind].metrics if m.name in found] if kind in KINDS else []
+    names = declared + sorted(found - set(declared))
     first = headline(kind, names)
     return ([first] if first else []) + [n for n in names if n != first]
 
