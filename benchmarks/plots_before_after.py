@@ -11,7 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import trimesh
 
 from inrkit import FitConfig
@@ -42,7 +41,6 @@ def main(dest: Path) -> None:
     run_rd(["data/camera64.png"], params=[2000], bits=[8], steps=60, out=work / "rd", device="cpu", progress=False)
     shutil.copy(work / "rd" / "rd.png", dest / "rd_grey.png")
     print("\n".join(str(p) for p in sorted(dest.iterdir())))
-    np.random.seed(0)
 
 
 if __name__ == "__main__":
