@@ -4,10 +4,11 @@ Every measurement runs in its own child process (so peak RSS / CUDA peak memory 
 and the two arms of a ratio run one after the other in the same invocation, so a shared machine's
 load hits both alike. Crops are cut from ../shared/data images by path (nothing is copied).
 
-    python benchmarks/batched.py speed                       # the issue's two CPU settings + 1..256 sweep
+    python benchmarks/batched.py speed --threads 1 --repeats 2    # A at 64 and 256 members, B at 16: interleaved
     python benchmarks/batched.py speed --device cuda --members 64,512 --loop-members 8   # on a GPU
+    python benchmarks/batched.py engines --threads 1             # stacked vs vmap per backbone (auto's pick)
     python benchmarks/batched.py meta                        # learned init vs random, steps to 30 dB
-    python benchmarks/batched.py report                      # results/batched.json -> results/batched.md
+    python benchmarks/batched.py report                      # results/batched.json -> median tables
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("INRKIT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results" / "batched.json"
+ENGINE: list[str] = []  # ["vmap"] to time the fallback engine instead of "auto"
 SETTINGS = {  # name: (crop side, hidden_features, hidden_layers)
     "A": (32, 32, 3),
     "B": (64, 64, 3),
@@ -35,6 +37,7 @@ SETTINGS = {  # name: (crop side, hidden_features, hidden_layers)
 def crops(folder: Path, n: int, side: int, seed: int) -> list:
     """n crops side x side, cycling over the folder's images at seeded random positions."""
     import imageio.v3 as iio
+
     import inrkit
 
     paths = sorted(folder.glob("*.png"))
@@ -47,7 +50,7 @@ def crops(folder: Path, n: int, side: int, seed: int) -> list:
     return out
 
 
-def one(mode: str, setting: str, members: int, steps: int, device: str, threads: int) -> dict:
+def one(mode: str, setting: str, members: int, steps: int, device: str, threads: int, engine: str = "auto") -> dict:
     """One measurement in this process: `members` fits of the setting, batched or as a loop."""
     import torch
 
@@ -61,9 +64,10 @@ def one(mode: str, setting: str, members: int, steps: int, device: str, threads:
         return inrkit.create_model("siren", signal=sig, hidden_features=width, hidden_layers=layers)
 
     config = inrkit.FitConfig(steps=steps, device=device, progress=False)
-    start = time.perf_counter()
+    start, used = time.perf_counter(), None
     if mode == "batched":
-        results = [m.result for m in inrkit.fit_many(signals, factory, config)]
+        fitted = inrkit.fit_many(signals, factory, config, engine=engine)
+        results, used = [m.result for m in fitted], fitted[0].engine
     else:
         results = []
         for i, sig in enumerate(signals):
@@ -72,7 +76,7 @@ def one(mode: str, setting: str, members: int, steps: int, device: str, threads:
                                                                            progress=False)))
     wall = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    return {"mode": mode, "setting": setting, "members": members, "steps": steps, "device": device,
+    return {"mode": mode, "setting": setting, "members": members, "steps": steps, "device": device, "engine": used,
             "wall_s": wall, "per_member_s": wall / members, "members_per_s": members / wall,
             "train_s": sum(r.seconds for r in results) if mode == "loop" else results[0].seconds,
             "psnr": float(np.mean([r.metrics["psnr"] for r in results])),
@@ -80,20 +84,85 @@ def one(mode: str, setting: str, members: int, steps: int, device: str, threads:
 
 
 def child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "one", *args], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, "one", *args, *ENGINE], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def speed(args: argparse.Namespace) -> list[dict]:
+    """Interleaved repeats (loop, batched, loop, batched, ...) of every setting, so load hits both arms alike."""
     rows = [child("baseline", "A", "0", "1", args.device, str(args.threads))] if args.device == "cpu" else []
-    plan = [("A", m) for m in args.members] + [("B", 16)] * (args.device == "cpu")
-    for setting, members in plan:
-        loop_n = min(members, args.loop_members)
-        for mode, n in (("loop", loop_n), ("batched", members)):
-            row = child(mode, setting, str(n), str(args.steps), args.device, str(args.threads))
-            row["for_members"] = members
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    plan = [("A", m) for m in args.members] + [("B", 16)] * (args.device == "cpu" and args.setting_b)
+    for rep in range(args.repeats):
+        for setting, members in plan:
+            loop_n = min(members, args.loop_members if setting == "A" else members)
+            for mode, n in (("loop", loop_n), ("batched", members)):
+                row = child(mode, setting, str(n), str(args.steps), args.device, str(args.threads))
+                row.update(for_members=members, rep=rep)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(summary(rows), flush=True)
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    """Medians over repeats as a markdown table: time per member of each arm and their ratio."""
+    import statistics
+
+    keys = sorted({(r["setting"], r["for_members"]) for r in rows if "for_members" in r})
+    lines = ["| setting | members | loop s/member | fit_many s/member | speed-up | engine | repeats |",
+             "|---|---:|---:|---:|---:|---|---:|"]
+    for setting, members in keys:
+        arm = {mode: [r for r in rows if r.get("for_members") == members and r["setting"] == setting
+                      and r["mode"] == mode] for mode in ("loop", "batched")}
+        loop = statistics.median(r["per_member_s"] for r in arm["loop"])
+        batched = statistics.median(r["per_member_s"] for r in arm["batched"])
+        each = ", ".join(f"{a['per_member_s'] / b['per_member_s']:.2f}" for a, b in zip(arm["loop"], arm["batched"]))
+        lines.append(f"| {setting} | {members} | {loop:.3f} | {batched:.3f} | {loop / batched:.2f}x ({each}) | "
+                     f"{arm['batched'][0].get('engine')} | {len(arm['batched'])} |")
+    return "\n".join(lines)
+
+
+def engines(args: argparse.Namespace) -> list[dict]:
+    """Per backbone: one optimisation step of 16 stacked members vs the same under vmap (interleaved repeats)."""
+    import statistics
+
+    import torch
+
+    import inrkit
+    from inrkit.inference import OutputMap
+    from inrkit.members import build_members, member_losses
+
+    torch.set_num_threads(args.threads)
+    signals, rows = crops(DATA / "kodak", 16, 32, seed=0), []
+    for name in args.models:
+        nets = []
+        for i, sig in enumerate(signals):
+            torch.manual_seed(i)
+            nets.append(inrkit.create_model(name, signal=sig, hidden_features=32, hidden_layers=2))
+            nets[-1].init_from_signal(sig)
+        out_map, coords = OutputMap.of(nets[0], signals[0].info), signals[0].coords()
+        targets = torch.stack([out_map.to_model(s.targets()) for s in signals])
+        auto = build_members(nets, coords[:64]).kind
+        times: dict[str, list[float]] = {"stacked": [], "vmap": []}
+        for _ in range(args.repeats):
+            for engine in times:
+                try:
+                    part = build_members(nets, coords[:64], engine).parts[0]
+                except ValueError:
+                    continue
+                optimizer = torch.optim.Adam(list(part.params.values()), lr=1e-4)
+                for step in range(12):  # 2 warm-up steps, 10 timed
+                    if step == 2:
+                        start = time.perf_counter()
+                    losses = member_losses(part.forward(coords, len(nets)), targets, nets[0].model_info.loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.sum().backward()
+                    optimizer.step()
+                times[engine].append((time.perf_counter() - start) / 10 / len(nets) * 1e3)
+        row = {"model": name, "auto": auto, **{f"{k}_ms_per_member_step": statistics.median(v) if v else None
+                                                for k, v in times.items()}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -131,11 +200,16 @@ def meta(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "meta", "one", "report"])
+    parser.add_argument("what", choices=["speed", "engines", "meta", "one", "report"])
+    parser.add_argument("--models", type=lambda s: s.split(","),
+                        default=["siren", "finer", "gauss", "spder", "wire", "relu_pe", "ffn", "fkan", "sl2a", "ngp"])
     parser.add_argument("rest", nargs="*")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--members", type=lambda s: [int(v) for v in s.split(",")], default=[1, 4, 16, 64, 256])
+    parser.add_argument("--members", type=lambda s: [int(v) for v in s.split(",")], default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved loop/batched repeats (medians reported)")
+    parser.add_argument("--no-setting-b", dest="setting_b", action="store_false", help="skip 16 x 64², SIREN 3x64")
+    parser.add_argument("--engine", default="auto", choices=["auto", "stacked", "vmap"])
     parser.add_argument("--loop-members", type=int, default=16, help="loop fits timed (per-member time is flat)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--train", type=int, default=128)
@@ -146,19 +220,26 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=2000)
     args = parser.parse_args()
     if args.what == "one":
-        mode, setting, members, steps, device, threads = args.rest
+        mode, setting, members, steps, device, threads, *engine = args.rest
         if mode == "baseline":
             import inrkit  # noqa: F401  (the memory of an idle process with torch and inrkit loaded)
 
             print(json.dumps({"mode": "baseline", "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
             return
-        print(json.dumps(one(mode, setting, int(members), int(steps), device, int(threads))))
+        print(json.dumps(one(mode, setting, int(members), int(steps), device, int(threads), *engine)))
         return
     store = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.what == "speed":
-        store[f"speed_{args.device}"] = speed(args)
+        ENGINE[:] = [args.engine]
+        store[f"speed_{args.device}_{args.engine}"] = speed(args)
+    elif args.what == "engines":
+        store["engines_cpu"] = engines(args)
     elif args.what == "meta":
         store["meta"] = meta(args)
+    else:
+        for key, rows in store.items():
+            if key.startswith("speed_"):
+                print(f"{key}\n{summary(rows)}")
     RESULTS.write_text(json.dumps(store, indent=1))
 
 
