@@ -19,11 +19,11 @@ from typing import Any
 _REPO = Path(__file__).resolve().parent.parent  # the checkout, when inrkit runs from one
 
 
-@functools.lru_cache(maxsize=1)
 def git_state(repo: str | Path = _REPO) -> dict[str, Any] | None:
     """{"commit", "dirty"} of the checkout inrkit runs from; None for an installed copy or without git.
 
-    `dirty` is True when tracked files differ from the commit (untracked files do not count).
+    `dirty` is True when tracked files differ from the commit (untracked files do not count). Read anew
+    for every record (two quick git calls), so a long benchmark's rows name the commit current at each.
 
     Example:
         >>> state = git_state()
