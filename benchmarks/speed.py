@@ -40,7 +40,34 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None, help="bench folder (default benchmarks/results/speed-SIZE)")
+    p.add_argument("--step-cost", type=int, default=0, metavar="N",
+                   help="instead: s/step of each variant from N steps, two interleaved repeats (median)")
     return p.parse_args(argv)
+
+
+def step_cost(args: argparse.Namespace) -> None:
+    """Seconds per step of each variant, measured side by side (interleaved, so load hits all alike)."""
+    import statistics
+
+    import torch
+
+    from inrkit import FitConfig, create_model, fit, load_signal
+
+    signal = load_signal(KODAK / f"{args.images.split(',')[0]}.png", crop=args.size)
+    names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
+    costs: dict[str, list[float]] = {}
+    for _ in range(2):
+        for name in names:
+            for variant in args.variants.split(","):
+                torch.manual_seed(0)
+                model = create_model(name, signal=signal, recipe=VARIANTS[variant]["recipe"])
+                config = FitConfig(steps=args.step_cost, log_every=1, progress=False, device=args.device,
+                                   **VARIANTS[variant])
+                history = fit(model, signal, config).history
+                steps = [b["seconds"] - a["seconds"] for a, b in zip(history, history[1:])][2:]
+                costs.setdefault(f"{name} {variant}", []).append(statistics.median(steps))
+    for label, values in costs.items():
+        print(f"{label}: {statistics.median(values):.4f} s/step ({', '.join(f'{v:.4f}' for v in values)})")
 
 
 def spec_for(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,6 +119,9 @@ def _fmt(value: float, pattern: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.step_cost:
+        step_cost(args)
+        return
     run = run_benchmark(spec_for(args))
     text = table(run.rows(), args.target)
     (run.out / "speed.md").write_text(text + "\n")
