@@ -74,15 +74,16 @@ def run_fit(source: str | Path | Signal, model: str = "siren", *, out: str | Pat
         raise ConfigError("--resume needs the checkpoint that --no-checkpoint leaves out")
     resolve_device(config.device)  # fail on a bad device before loading anything
     signal = source if isinstance(source, Signal) else load_signal(source, kind, **(signal_options or {}))
-    out = prepare_out_dir(out or default_run_dir(signal.name, model))
-    checkpoint_file = out / "checkpoint.pt"
-    if not resume and checkpoint_file.exists():
-        checkpoint_file.unlink()
     seed_everything(config.seed)
     net = create_model(model, signal=signal, params=parse_count(params), recipe=config.recipe or "authors",
                        **(model_options or {}))
     if init is not None:
         apply_init(net, resolve_init(init))
+    # Only now, with the signal, model and init known to be good, may an old run's checkpoint go.
+    out = prepare_out_dir(out or default_run_dir(signal.name, model))
+    checkpoint_file = out / "checkpoint.pt"
+    if not resume and checkpoint_file.exists():
+        checkpoint_file.unlink()
     keep = config.checkpoint_path or str(checkpoint_file)
     config = FitConfig(**{**config.__dict__, "checkpoint_path": keep if checkpoint else None})
     logger = make_logger(log, out, net, signal, config.steps) if log else None

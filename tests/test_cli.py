@@ -106,3 +106,12 @@ def test_unknown_model_lists_valid_names(image_file: Path) -> None:
 def test_python_dash_m_works() -> None:
     out = subprocess.run([sys.executable, "-m", "inrkit", "--help"], capture_output=True, text=True, check=True)
     assert "fit" in out.stdout and "render" in out.stdout
+
+
+def test_a_fit_that_fails_validation_keeps_the_folders_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"an earlier fit's state")
+    res = runner.invoke(app, ["fit", "data/camera64.png", "--model", "nosuchnet", "--out", str(run)])
+    assert res.exit_code == 2 and "unknown model" in res.output
+    assert (run / "checkpoint.pt").read_bytes() == b"an earlier fit's state"
