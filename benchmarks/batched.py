@@ -224,7 +224,8 @@ def main() -> None:
         if mode == "baseline":
             import inrkit  # noqa: F401  (the memory of an idle process with torch and inrkit loaded)
 
-            print(json.dumps({"mode": "baseline", "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"mode": "baseline", "peak_rss_mib": peak}))
             return
         print(json.dumps(one(mode, setting, int(members), int(steps), device, int(threads), *engine)))
         return

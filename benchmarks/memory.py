@@ -71,7 +71,8 @@ def run_all(quick: bool) -> list[dict]:
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{arg:22s} signal {row['signal_bytes'] / MIB:8.1f} MiB  overhead "
-                  f"{(row['peak_during_fit'] - row['rss_before_fit']) / MIB:7.1f} MiB  ({row['seconds']} s)", flush=True)
+                  f"{(row['peak_during_fit'] - row['rss_before_fit']) / MIB:7.1f} MiB  ({row['seconds']} s)",
+                  flush=True)
     return rows
 
 
@@ -83,12 +84,14 @@ def write_report(rows: list[dict], command: str) -> None:
                                          "samples, progress evaluation every step, full evaluation at the end; "
                                          "CPU, one process per case."),
              "Overhead = peak RSS during the fit − RSS just before it (the signal is already in memory).", "",
-             "| kind | shape | samples | signal MiB | RSS before fit MiB | peak in fit MiB | overhead MiB | overhead / signal |",
+             "| kind | shape | samples | signal MiB | RSS before fit MiB | peak in fit MiB | overhead MiB "
+             "| overhead / signal |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         over = r["peak_during_fit"] - r["rss_before_fit"]
         lines.append(f"| {r['kind']} | {'x'.join(map(str, r['shape']))} | {r['samples']:,} | "
-                     f"{r['signal_bytes'] / MIB:.1f} | {r['rss_before_fit'] / MIB:.0f} | {r['peak_during_fit'] / MIB:.0f} | "
+                     f"{r['signal_bytes'] / MIB:.1f} | {r['rss_before_fit'] / MIB:.0f} | "
+                     f"{r['peak_during_fit'] / MIB:.0f} | "
                      f"{over / MIB:.1f} | {over / r['signal_bytes']:.2f} |")
     (RESULTS / "memory.md").write_text("\n".join(lines) + "\n\n![overhead](memory.png)\n")
     plot(rows)

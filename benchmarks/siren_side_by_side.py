@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         step = statistics.median(r["s_per_step"] for r in rs)
         lines.append(f"| {'authors' if name == 'authors' else 'inrkit'} | {'-' if name == 'authors' else name} | "
                      f"{step:.3f} | {base / step:.2f}× | {statistics.median(r['psnr'] for r in rs):.2f} |")
-    text = "\n".join(lines) + f"\n\nCommand: `python benchmarks/siren_side_by_side.py {' '.join(argv or sys.argv[1:])}`\n"
+    command = f"python benchmarks/siren_side_by_side.py {' '.join(argv or sys.argv[1:])}"
+    text = "\n".join(lines) + f"\n\nCommand: `{command}`\n"
     args.out.write_text(text)
     print(text)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,31 +16,31 @@ def fit_many(
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     out: Annotated[Path, typer.Option(help="dataset folder (fields.safetensors + index.json); "
                                       "re-run to resume")] = Path("fields"),
-    steps: Annotated[Optional[int], typer.Option(min=1, help="optimisation steps", show_default="the recipe's")] = None,
-    lr: Annotated[Optional[float], typer.Option(parser=positive, help="learning rate",
+    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps", show_default="the recipe's")] = None,
+    lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
-    lr_decay: Annotated[Optional[float], typer.Option(parser=positive, help="final lr factor, 1 = constant",
+    lr_decay: Annotated[float | None, typer.Option(parser=positive, help="final lr factor, 1 = constant",
                                                       show_default="the recipe's")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="samples per step",
+    batch_size: Annotated[int | None, typer.Option(min=1, help="samples per step",
                                                       show_default="the recipe's, else the whole signal")] = None,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width",
+    params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 200k; solves the width",
                                                   show_default="the recipe's width")] = None,
-    width: Annotated[Optional[int], typer.Option(min=1, help="hidden width (hidden_features)",
+    width: Annotated[int | None, typer.Option(min=1, help="hidden width (hidden_features)",
                                                  show_default="the recipe's")] = None,
-    layers: Annotated[Optional[int], typer.Option(min=0, help="hidden layers (hidden_layers)",
+    layers: Annotated[int | None, typer.Option(min=0, help="hidden layers (hidden_layers)",
                                                   show_default="the recipe's")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
     seed: Annotated[int, typer.Option(min=0, help="base random seed (each file adds its own offset)")] = 0,
     seeds: Annotated[int, typer.Option(min=1, help="fits per file, each with its own seed")] = 1,
     init: Annotated[str, typer.Option(help="random (per member), shared (one for all) or a weights FILE "
                                            "(e.g. from `inrkit meta-learn`)")] = "random",
     chunk: Annotated[int, typer.Option(min=1, help="members trained together; each finished chunk is saved")] = 64,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    target_psnr: Annotated[Optional[float], typer.Option(parser=positive, help="a member stops once this PSNR (dB) "
+    target_psnr: Annotated[float | None, typer.Option(parser=positive, help="a member stops once this PSNR (dB) "
                                                          "is reached", show_default="run every step")] = None,
-    crop: Annotated[Optional[str], typer.Option(help=for_kinds("crop", "load_options") + "centre crop N or HxW",
+    crop: Annotated[str | None, typer.Option(help=for_kinds("crop", "load_options") + "centre crop N or HxW",
                                                 show_default="no crop")] = None,
-    size: Annotated[Optional[str], typer.Option(help=for_kinds("size", "load_options") + "resize to N or HxW",
+    size: Annotated[str | None, typer.Option(help=for_kinds("size", "load_options") + "resize to N or HxW",
                                                 show_default="as loaded")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -76,19 +76,19 @@ def meta_learn(
     out: Annotated[Path, typer.Option(help="weights file of the learned init")] = Path("init.safetensors"),
     outer_steps: Annotated[int, typer.Option(help="init updates")] = 300,
     inner_steps: Annotated[int, typer.Option(help="Adam steps per signal between updates")] = 10,
-    inner_lr: Annotated[Optional[float], typer.Option(help="inner learning rate",
+    inner_lr: Annotated[float | None, typer.Option(help="inner learning rate",
                                                       show_default="the recipe's")] = None,
     meta_batch: Annotated[int, typer.Option(help="signals fitted together per update")] = 8,
     outer_lr: Annotated[float, typer.Option(help="first step toward the fitted weights (falls to 0)")] = 1.0,
-    params: Annotated[Optional[str], typer.Option(help="parameter budget, e.g. 200k; solves the width",
+    params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 200k; solves the width",
                                                   show_default="the recipe's width")] = None,
-    width: Annotated[Optional[int], typer.Option(help="hidden width (hidden_features)",
+    width: Annotated[int | None, typer.Option(help="hidden width (hidden_features)",
                                                  show_default="the recipe's")] = None,
-    layers: Annotated[Optional[int], typer.Option(help="hidden layers (hidden_layers)",
+    layers: Annotated[int | None, typer.Option(help="hidden layers (hidden_layers)",
                                                   show_default="the recipe's")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="signal kind", show_default="from the file suffix")] = None,
-    crop: Annotated[Optional[str], typer.Option(help="images: centre crop N or HxW", show_default="no crop")] = None,
-    size: Annotated[Optional[str], typer.Option(help="resize every signal to HxW", show_default="as loaded")] = None,
+    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    crop: Annotated[str | None, typer.Option(help="images: centre crop N or HxW", show_default="no crop")] = None,
+    size: Annotated[str | None, typer.Option(help="resize every signal to HxW", show_default="as loaded")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
@@ -96,15 +96,18 @@ def meta_learn(
     """Learn an initialisation (Reptile) over a folder; start fits from it with --init FILE."""
     from ..export import save
     from ..many import expand_sources, load_all
-    from ..meta import MetaConfig, meta_learn as learn
+    from ..meta import MetaConfig
+    from ..meta import meta_learn as learn
     from ..models import create_model
 
     config = MetaConfig(outer_steps=outer_steps, inner_steps=inner_steps, inner_lr=inner_lr, meta_batch=meta_batch,
                         outer_lr=outer_lr, seed=seed, device=device, progress=not quiet)
     options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
                if v is not None}
-    loaded, _ = load_all(expand_sources(source), kind, options,
-                         lambda line: err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True))
+    def warn(line: str) -> None:
+        err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+
+    loaded, _ = load_all(expand_sources(source), kind, options, warn)
     if not loaded:
         from ..errors import ConfigError
 
