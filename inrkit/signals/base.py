@@ -223,15 +223,16 @@ def predict_chunks(predict: Predict, shape: tuple[int, ...],
     n = int(np.prod(shape))
     cache = getattr(predict, "grid_cache", None) if n <= CACHE_LIMIT else None
     cached = cache.get(tuple(shape)) if cache is not None else None
-    parts = []
+    kept = None  # one tensor for the whole grid: many kept chunks would fragment the heap and raise peak RSS
     for start in range(0, n, chunk):
         index = torch.arange(start, min(start + chunk, n))
         values = cached[start:start + chunk] if cached is not None else predict(grid_coords(shape, index)).float().cpu()
         if cache is not None and cached is None:
-            parts.append(values)
+            kept = torch.empty(n, values.shape[-1]) if kept is None else kept
+            kept[start:start + len(values)] = values
         yield index, values
-    if parts:
-        cache[tuple(shape)] = torch.cat(parts)
+    if kept is not None:
+        cache[tuple(shape)] = kept
 
 
 def predict_grid(predict: Predict, shape: tuple[int, ...], chunk: int = 1 << 16) -> np.ndarray:
