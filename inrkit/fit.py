@@ -25,7 +25,7 @@ from .metrics import psnr_from_mse
 from .models import get_entry
 from .models.base import Backbone
 from .models.registry import RECIPE_NAMES
-from .samplers import FULL_BATCH_LIMIT, Batch, make_sampler, teaching_batches
+from .samplers import Batch, make_sampler, samples_per_step, teaching_batches
 from .signals import KINDS, Signal, get_kind
 from .utils import resolve_device, seed_everything
 
@@ -165,7 +165,7 @@ def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitCo
 
 def budget_steps(config: FitConfig, recipe_steps: int | None, samples: int, batch: int | None) -> int:
     """Steps for the budget given in steps, epochs or samples; a seconds budget alone runs until time is up."""
-    per_step = min(batch or samples, samples) if batch or samples <= FULL_BATCH_LIMIT else FULL_BATCH_LIMIT
+    per_step = samples_per_step(samples, batch)
     if config.epochs is not None:
         return max(1, math.ceil(config.epochs * samples / per_step))
     if config.samples is not None:
@@ -302,8 +302,7 @@ def default_sampler(signal: Signal, cfg: FitConfig, model: nn.Module, out_map: O
                     generator: torch.Generator, start: int) -> tuple[Iterator[Batch], bool]:
     """The sampler `cfg.sampler` names; returns it and whether each step sees the whole signal."""
     if cfg.sampler == "int":
-        n = signal.num_samples
-        batch = cfg.batch_size or (n if n <= FULL_BATCH_LIMIT else FULL_BATCH_LIMIT)
+        batch = samples_per_step(signal.num_samples, cfg.batch_size)
         return teaching_batches(signal, batch, out_map.to_model, device, generator, sample_error(model, out_map),
                                 cfg.steps, start), False
     return make_sampler(signal, cfg.batch_size, out_map.to_model, device, generator)

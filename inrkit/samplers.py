@@ -44,12 +44,16 @@ def random_batches(signal: Signal, batch_size: int, to_model: Callable[[torch.Te
             yield signal.coords(index).to(device), to_model(signal.targets(index)).to(device)
 
 
+def samples_per_step(n: int, batch_size: int | None) -> int:
+    """Samples a step sees: the batch size (at most the signal), or by default the whole signal up to 2^18."""
+    return min(batch_size, n) if batch_size else min(n, FULL_BATCH_LIMIT)
+
+
 def make_sampler(signal: Signal, batch_size: int | None, to_model: Callable[[torch.Tensor], torch.Tensor],
                  device: torch.device, generator: torch.Generator) -> tuple[Iterator[Batch], bool]:
     """The default sampler for a signal; returns it and whether each step sees the whole signal."""
     n = signal.num_samples
-    if batch_size is None:
-        batch_size = n if n <= FULL_BATCH_LIMIT else FULL_BATCH_LIMIT
+    batch_size = samples_per_step(n, batch_size)
     if batch_size >= n:
         return full_batch(signal, to_model, device), True
     return random_batches(signal, batch_size, to_model, device, generator), False
