@@ -14,6 +14,14 @@ import torch.nn.functional as F
 ArrayLike = np.ndarray | torch.Tensor
 
 
+def _images(pred: ArrayLike, target: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two images of one shape as float64 (H, W, C) tensors (a grey (H, W) image gains its channel axis)."""
+    x, y = _t(pred), _t(target)
+    if x.shape != y.shape:
+        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
+    return (x[..., None], y[..., None]) if x.ndim == 2 else (x, y)
+
+
 def _t(x: ArrayLike) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().double().cpu()
 
@@ -57,11 +65,7 @@ def ssim(pred: ArrayLike, target: ArrayLike, data_range: float, win_size: int = 
         >>> ssim(img, img, data_range=1.0)
         1.0
     """
-    x, y = _t(pred), _t(target)
-    if x.shape != y.shape:
-        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
+    x, y = _images(pred, target)
     if min(x.shape[:2]) < win_size:
         raise ValueError(f"SSIM needs images of at least {win_size}x{win_size}, got {tuple(x.shape[:2])}")
     x, y = x.permute(2, 0, 1)[:, None], y.permute(2, 0, 1)[:, None]  # (C, 1, H, W)
@@ -137,11 +141,7 @@ def ms_ssim(pred: ArrayLike, target: ArrayLike, data_range: float, scales: int |
         >>> round(ms_ssim(img, img, data_range=1.0), 6)
         1.0
     """
-    x, y = _t(pred), _t(target)
-    if x.shape != y.shape:
-        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
+    x, y = _images(pred, target)
     fits = ms_ssim_scales(*x.shape[:2])
     n = fits if scales is None else scales
     if n < 1 or n > fits:
