@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -245,3 +245,19 @@ def version_callback(value: bool) -> None:
 
         typer.echo(f"inrkit {__version__}")
         raise typer.Exit()
+
+
+# The training options `fit`, `fit-many` and `meta-learn` share, spelled once.
+LrOption = Annotated[float | None, typer.Option("--lr", parser=positive, help="learning rate",
+                                                show_default="the backbone's recipe")]
+LrDecayOption = Annotated[float | None, typer.Option("--lr-decay", parser=positive,
+                                                     help="final lr factor, 1 = constant", show_default="the recipe's")]
+BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="samples per step",
+                                                     show_default="the recipe's, else the whole signal")]
+ParamsOption = Annotated[str | None, typer.Option("--params", help="parameter budget, e.g. 200k; solves the width",
+                                                  show_default="the recipe's width")]
+WidthOption = Annotated[int | None, typer.Option("--width", min=1, help="hidden width (hidden_features)",
+                                                 show_default="the recipe's")]
+LayersOption = Annotated[int | None, typer.Option("--layers", min=0, help="hidden layers (hidden_layers)",
+                                                  show_default="the recipe's")]
+KindOption = Annotated[str | None, typer.Option("--kind", help="signal kind", show_default="from the file suffix")]

@@ -8,7 +8,22 @@ from typing import Annotated
 
 import typer
 
-from .common import DEVICE_HELP, console, err_console, for_kinds, loader_size, parse_budget, positive
+from .common import (
+    DEVICE_HELP,
+    BatchSizeOption,
+    KindOption,
+    LayersOption,
+    LrDecayOption,
+    LrOption,
+    ParamsOption,
+    WidthOption,
+    console,
+    err_console,
+    for_kinds,
+    loader_size,
+    parse_budget,
+    positive,
+)
 
 
 def fit_many(
@@ -17,19 +32,13 @@ def fit_many(
     out: Annotated[Path, typer.Option(help="dataset folder (fields.safetensors + index.json); "
                                       "re-run to resume")] = Path("fields"),
     steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps", show_default="the recipe's")] = None,
-    lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
-                                                show_default="the backbone's recipe")] = None,
-    lr_decay: Annotated[float | None, typer.Option(parser=positive, help="final lr factor, 1 = constant",
-                                                      show_default="the recipe's")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="samples per step",
-                                                      show_default="the recipe's, else the whole signal")] = None,
-    params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 200k; solves the width",
-                                                  show_default="the recipe's width")] = None,
-    width: Annotated[int | None, typer.Option(min=1, help="hidden width (hidden_features)",
-                                                 show_default="the recipe's")] = None,
-    layers: Annotated[int | None, typer.Option(min=0, help="hidden layers (hidden_layers)",
-                                                  show_default="the recipe's")] = None,
-    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    lr: LrOption = None,
+    lr_decay: LrDecayOption = None,
+    batch_size: BatchSizeOption = None,
+    params: ParamsOption = None,
+    width: WidthOption = None,
+    layers: LayersOption = None,
+    kind: KindOption = None,
     seed: Annotated[int, typer.Option(min=0, help="base random seed (each file adds its own offset)")] = 0,
     seeds: Annotated[int, typer.Option(min=1, help="fits per file, each with its own seed")] = 1,
     init: Annotated[str, typer.Option(help="random (per member), shared (one for all) or a weights FILE "
@@ -80,13 +89,12 @@ def meta_learn(
                                                       show_default="the recipe's")] = None,
     meta_batch: Annotated[int, typer.Option(help="signals fitted together per update")] = 8,
     outer_lr: Annotated[float, typer.Option(help="first step toward the fitted weights (falls to 0)")] = 1.0,
-    params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 200k; solves the width",
-                                                  show_default="the recipe's width")] = None,
+    params: ParamsOption = None,
     width: Annotated[int | None, typer.Option(help="hidden width (hidden_features)",
                                                  show_default="the recipe's")] = None,
     layers: Annotated[int | None, typer.Option(help="hidden layers (hidden_layers)",
                                                   show_default="the recipe's")] = None,
-    kind: Annotated[str | None, typer.Option(help="signal kind", show_default="from the file suffix")] = None,
+    kind: KindOption = None,
     crop: Annotated[str | None, typer.Option(help="images: centre crop N or HxW", show_default="no crop")] = None,
     size: Annotated[str | None, typer.Option(help="resize every signal to HxW", show_default="as loaded")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
