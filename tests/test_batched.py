@@ -123,14 +123,21 @@ def test_stacked_and_vmap_engines_fit_the_same_members(crops: list[inrkit.Signal
         fit_many(crops[:2], small("ngp"), config, engine="stacked")
 
 
-def test_losses_read_every_k_steps_still_catch_divergence(crops: list[inrkit.Signal]) -> None:
+def broken_siren(bad: inrkit.Signal, value: float):
+    """A model factory whose member for `bad` starts with a weight tensor full of `value` (it will diverge)."""
+
     def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
         net = small("siren")(sig)
-        if sig is crops[0]:
+        if sig is bad:
             with torch.no_grad():
-                next(net.parameters()).fill_(float("inf"))
+                next(net.parameters()).fill_(value)
         return net
 
+    return factory
+
+
+def test_losses_read_every_k_steps_still_catch_divergence(crops: list[inrkit.Signal]) -> None:
+    factory = broken_siren(crops[0], float("inf"))
     config = inrkit.FitConfig(steps=12, read_every=4, log_every=6, eval_every=6, device="cpu", progress=False)
     members = fit_many(crops[:3], factory, config)
     assert members[0].engine == "stacked"
@@ -143,13 +150,7 @@ def test_members_in_cache_sized_groups_leave_alone_and_match_sequential_fits(
         crops: list[inrkit.Signal], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("inrkit.members.CACHE_BYTES", 4 * 256 * 16 * 2)  # groups of two 16² members of width 16
 
-    def factory(sig: inrkit.Signal) -> inrkit.models.base.Backbone:
-        net = small("siren")(sig)
-        if sig is crops[1]:
-            with torch.no_grad():
-                next(net.parameters()).fill_(float("nan"))
-        return net
-
+    factory = broken_siren(crops[1], float("nan"))
     config = inrkit.FitConfig(steps=300, device="cpu", progress=False, target_psnr=20.0)
     members = fit_many(crops, factory, config)
     assert [m.status for m in members] == ["target", "diverged", "target", "target"]
