@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checkpoints
 from . import progress as progress_display
 from .engine import build_engine, check_precision, engine_settings, train_step
 from .errors import ConfigError, InrkitError, ModelError
@@ -62,8 +63,9 @@ class FitConfig:
             on signals over 2^16 samples they use a fixed random subset, the full evaluation runs at the end.
         target_psnr: stop as soon as the PSNR reaches this (dB) and record the time it took.
         chunk_size: points per forward pass when evaluating, so memory stays bounded.
-        checkpoint_path: where to save a resumable checkpoint (None: no checkpoints).
-        checkpoint_every: seconds between checkpoints.
+        checkpoint_path: where to save a resumable checkpoint (None: no checkpoints); `fit(resume=...)` reads one.
+        checkpoint_every: steps (500 or "500") or seconds ("30s") between checkpoints (None: every tenth of
+            the fit or 30 s, whichever comes first, so a kill loses at most that).
         progress: show a progress bar.
         loss_terms: weights of the signal kind's extra loss terms by name, e.g. {"eikonal": 0.1} for
             SIREN's | |grad f| - 1 | on signed distances; a term the kind does not offer is an error.
@@ -94,7 +96,7 @@ class FitConfig:
     target_psnr: float | None = None
     chunk_size: int = 1 << 16
     checkpoint_path: str | None = None
-    checkpoint_every: float = 60.0
+    checkpoint_every: int | str | None = None
     progress: bool = True
     loss_terms: dict[str, float] = field(default_factory=dict)
     recipe: str | None = None
@@ -107,6 +109,7 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        checkpoints.parse_every(self.checkpoint_every)
         if self.recipe is not None and self.recipe not in RECIPE_NAMES:
             raise ConfigError(f"unknown recipe {self.recipe!r}; choose from {', '.join(RECIPE_NAMES)}")
         if self.sampler not in SAMPLERS:
@@ -258,7 +261,8 @@ class Clock:
 
 def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         sampler: Iterator[Batch] | None = None,
-        callback: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        callback: Callable[[dict[str, float]], None] | None = None,
+        resume: str | Path | None = None) -> FitResult:
     """Fit `model` to `signal`; Ctrl-C stops early and still returns (and checkpoints) what was learnt.
 
     Args:
@@ -267,6 +271,8 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
         config: steps, learning rate, batch size, seed, device... (recipe defaults when None).
         sampler: an iterator of (coords, targets) batches in model units; the default covers the signal.
         callback: called with each history row (step, loss, psnr, seconds).
+        resume: a checkpoint of this same fit (model, signal and settings) to continue from; one of
+            another fit is a ConfigError naming what differs. Checkpoints are never read otherwise.
 
     Example:
         >>> from inrkit import create_model, load_signal
@@ -278,7 +284,7 @@ def fit(model: nn.Module, signal: Signal, config: FitConfig | None = None,
     """
     cfg = resolve_config(config or FitConfig(), model, signal)
     with engine_settings(cfg.precision, cfg.threads):
-        return _fit(model, signal, cfg, sampler, callback)
+        return _fit(model, signal, cfg, sampler, callback, resume)
 
 
 def lr_factor(cfg: FitConfig, elapsed: Callable[[], float] | None = None) -> Callable[[int], float]:
@@ -320,7 +326,7 @@ def sample_error(model: nn.Module, out_map: OutputMap) -> Callable[[torch.Tensor
 
 
 def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Batch] | None,
-         callback: Callable[[dict[str, float]], None] | None) -> FitResult:
+         callback: Callable[[dict[str, float]], None] | None, resume: str | Path | None) -> FitResult:
     loss_name, device = model_info(model).loss, resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
     model.to(device).train()
@@ -333,7 +339,10 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                                  betas=recipe.betas, eps=recipe.eps)
     clock = Clock(device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
-    state = _resume(cfg.checkpoint_path, model, optimizer, schedule, generator)
+    fit_identity = checkpoints.identity(model, signal, asdict(cfg)) if cfg.checkpoint_path or resume else {}
+    state = checkpoints.read_checkpoint(resume, fit_identity) if resume else {}
+    if state:
+        checkpoints.restore(state, resume, model, optimizer, schedule, generator)
     start, history, clock.total = state.get("step", 0), state.get("history", []), state.get("seconds", 0.0)
     seen = history[-1].get("samples", 0) if history else 0  # samples seen so far, for equal-budget comparisons
     full = False
@@ -345,7 +354,17 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
     span = signal.data_range[1] - signal.data_range[0]
     loss_fn, step, interrupted, time_to_target = LOSSES[loss_name], start, False, state.get("time_to_target")
-    value, last_psnr, last_save = math.nan, math.nan, time.monotonic()
+    value, last_psnr = math.nan, math.nan
+    saves = checkpoints.Schedule(cfg.checkpoint_every, cfg.steps if cfg.steps < SECONDS_CAP else None, cfg.seconds,
+                                 start)
+
+    def save() -> None:
+        checkpoints.save_checkpoint(cfg.checkpoint_path, fit_identity, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "generator": generator.get_state(), "step": step, "history": history, "seconds": clock.total,
+            "time_to_target": time_to_target})
+        saves.done(step)
+
     probe = None if full else progress_probe(signal, cfg.seed)
     bar = progress_display.task(f"{model_info(model).name} {signal.name}",
                                 cfg.steps if cfg.steps < SECONDS_CAP else None, completed=start,
@@ -380,43 +399,15 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                 time_to_target = clock.total
             if reached or last:
                 break
-            if cfg.checkpoint_path and time.monotonic() - last_save > cfg.checkpoint_every:
-                _save_checkpoint(cfg.checkpoint_path, model, optimizer, schedule, generator, step, history,
-                                 clock.total, time_to_target)
-                last_save = time.monotonic()
+            if cfg.checkpoint_path and saves.due(step):
+                save()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
     if cfg.checkpoint_path:
-        _save_checkpoint(cfg.checkpoint_path, model, optimizer, schedule, generator, step, history, clock.total,
-                         time_to_target)
+        save()
     predict = predictor(model, signal.info, chunk_size=cfg.chunk_size, cache=True)
     metrics = evaluate(model, signal, predict=predict)
     return FitResult(model, metrics, history, step, clock.total, interrupted, time_to_target, asdict(cfg),
                      signal.info, predict)
-
-
-def _save_checkpoint(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-                     generator: torch.Generator, step: int, history: list, seconds: float,
-                     time_to_target: float | None) -> None:
-    """Write a resumable checkpoint atomically (a crash mid-write leaves the previous one)."""
-    target = Path(path)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "generator": generator.get_state(), "step": step, "history": history, "seconds": seconds,
-                "time_to_target": time_to_target}, tmp)
-    tmp.replace(target)
-
-
-def _resume(path: str | None, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-            generator: torch.Generator) -> dict[str, Any]:
-    """Load a checkpoint written by an earlier run of the same fit, if there is one."""
-    if not path or not Path(path).exists():
-        return {}
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    schedule.load_state_dict(state["schedule"])
-    generator.set_state(state["generator"])
-    return state

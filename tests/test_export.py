@@ -116,6 +116,7 @@ def test_resuming_a_fit_never_unpickles(tmp_path: Path, unpickling_forbidden: li
             raise KeyboardInterrupt
 
     fit(create_model("siren", signal=sig, hidden_features=8), sig, cfg, callback=stop_at_3)
-    resumed = fit(create_model("siren", signal=sig, hidden_features=8), sig, cfg, callback=stop_at_3)
+    resumed = fit(create_model("siren", signal=sig, hidden_features=8), sig, cfg, callback=stop_at_3,
+                  resume=cfg.checkpoint_path)
     assert steps == [1, 2, 3, 4, 5, 6] and resumed.steps == 6  # the second fit started from the checkpoint
     assert unpickling_forbidden == []

@@ -58,9 +58,11 @@ def test_ctrl_c_keeps_what_was_learnt_and_resume_continues(tiny_rgb: np.ndarray,
     cfg = FitConfig(steps=40, device="cpu", progress=False, log_every=1, checkpoint_path=ckpt)
     result = fit(model, sig, cfg, callback=interrupt)
     assert result.interrupted and result.steps == 12 and "psnr" in result.metrics
-    resumed = fit(create_model("siren", signal=sig, hidden_features=32, hidden_layers=1), sig, cfg)
+    new_rows: list[dict] = []
+    resumed = fit(create_model("siren", signal=sig, hidden_features=32, hidden_layers=1), sig, cfg,
+                  callback=new_rows.append, resume=ckpt)
     assert resumed.steps == 40 and resumed.history[0]["step"] == 1 and resumed.history[-1]["step"] == 40
-    assert resumed.history[12]["step"] == 13
+    assert resumed.history[12]["step"] == 13 and [r["step"] for r in new_rows] == list(range(13, 41))
 
 
 @pytest.mark.parametrize("field, value",

@@ -82,9 +82,10 @@ def decode(
     scale: Annotated[float | None, typer.Option(parser=positive, help="resolution factor (2 = twice each side)",
                                                    show_default="1")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    force: Annotated[bool, typer.Option(help="replace an existing file at the default output path")] = False,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Rebuild the model from an .inrz file alone and render its signal."""
+    """Rebuild the model from an .inrz file alone and render its signal (never over an existing file unless told)."""
     from ..export import decompress
     from ..inference import render, write_reconstruction
     from ..signals import get_kind
@@ -92,8 +93,10 @@ def decode(
 
     model = decompress(file, device=resolve_device(device))
     info = model.signal_info
-    array = render(model, info, scale=scale)
     target = out or file.with_suffix(get_kind(info.kind).extension)
+    if out is None and target.exists() and not force:  # beside photo.inrz often sits the original photo.png
+        raise ConfigError(f"{target} exists; pass --out FILE, or --force to replace it")
+    array = render(model, info, scale=scale)
     write_reconstruction(array, info, target)
     if json_:
         emit_json({"model": model.model_info.name, "kind": info.kind, "shape": list(array.shape), "wrote": target})

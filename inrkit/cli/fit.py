@@ -70,8 +70,10 @@ def fit(
     eikonal: Annotated[float, typer.Option(parser=non_negative, help="weight of the eikonal term (0 = off; "
                                            f"{'/'.join(kinds_with('eikonal', 'loss_terms'))} only)")] = 0.0,
     out: Annotated[Path | None, typer.Option(help="run folder", show_default="runs/<signal>-<model>-<time>")] = None,
-    resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
+    resume: Annotated[bool, typer.Option(help="continue from the checkpoint of the same fit in --out")] = False,
     checkpoint: Annotated[bool, typer.Option(help="keep a resumable checkpoint.pt in the run folder")] = True,
+    checkpoint_every: Annotated[str | None, typer.Option(help="steps (500) or seconds (30s) between checkpoints",
+                                                            show_default="a tenth of the fit or 30s")] = None,
     plots: Annotated[bool, typer.Option(help="write curve.png and comparison.png")] = True,
     log: Annotated[list[str] | None, typer.Option(help="live logger, repeatable: csv (history.live.csv), "
                                                  "tensorboard (events in <out>/tensorboard)",
@@ -92,7 +94,10 @@ def fit(
     eval_res: Annotated[int | None, typer.Option(help=for_kinds("eval_res", LOAD) + "IoU grid resolution (8-512)",
                                                     show_default="128")] = None,
 ) -> None:
-    """Fit a backbone to a signal; write weights, reconstruction, metrics and curves."""
+    """Fit a backbone to a signal; write weights, reconstruction, metrics and curves.
+
+    The run folder is replaced whole when the fit ends (Ctrl-C or SIGTERM stop it and keep what was learnt).
+    """
     from ..fit import FitConfig
     from ..runs import run_fit
 
@@ -109,7 +114,8 @@ def fit(
         raise ConfigError("give --steps or --budget, not both")
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet, loss_terms=loss_terms, recipe=recipe,
-                       sampler=sampler, precision=precision, compile=compile_, threads=threads, **limits)
+                       sampler=sampler, precision=precision, compile=compile_, threads=threads,
+                       checkpoint_every=checkpoint_every, **limits)
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
                               resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,

@@ -11,13 +11,15 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 from .._version import __version__
 from ..errors import ExportError
 from ..models import rebuild
 from ..models.base import ModelInfo
+from ..publish import replace_file
 from ..signals import SignalInfo
 
 FORMAT = "inrkit.weights/1"
@@ -52,8 +54,9 @@ def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None
             "signal": info.to_dict() if info is not None else None, "extra": extra or {}}
     complex_names = [n for n, t in model.state_dict().items() if t.is_complex()]
     meta["complex"] = complex_names
-    try:
-        save_file(_tensors(model), str(path), metadata={"inrkit": json.dumps(meta)})
+    data = save_bytes(_tensors(model), metadata={"inrkit": json.dumps(meta)})
+    try:  # through a pid-named temporary, not safetensors' randomly named one, so a killed save's is cleared
+        replace_file(path, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:
         raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path
