@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, InrkitError
 
 try:
     import fcntl
@@ -104,7 +104,10 @@ def check_target(out: str | Path, known: Callable[[str], bool]) -> Path:
     if target.exists():
         if not target.is_dir():
             raise ConfigError(f"--out {out}: is a file, not a folder")
-        foreign = sorted(p.name for p in target.iterdir() if not known(p.name))
+        try:
+            foreign = sorted(p.name for p in target.iterdir() if not known(p.name))
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot read the folder ({exc.strerror or exc})") from None
         if foreign:
             raise ConfigError(f"--out {out}: holds files a fit does not write ({', '.join(foreign[:3])}"
                               f"{', ...' if len(foreign) > 3 else ''}); move them or choose another --out")
@@ -194,14 +197,18 @@ def recover(target: Path) -> None:
 def staging(target: Path) -> Iterator[Path]:
     """A fresh `.<name>.partial-<pid>` folder to write a run into.
 
-    On failure it is removed unless it holds a checkpoint, which stays (resumable with --resume)
-    until the next fit into the same place publishes.
+    On an inrkit error (bad input, a diverged fit) it is removed. On anything else (a full disk, a
+    second Ctrl-C during the final evaluation) a folder holding a checkpoint stays, resumable with
+    --resume, until the next fit into the same place publishes.
     """
     work = target.parent / f".{target.name}.partial-{os.getpid()}"
     _remove(work)  # a dead process that had our pid
     work.mkdir()
     try:
         yield work
+    except InrkitError:
+        _remove(work)
+        raise
     except BaseException:
         if not (work / "checkpoint.pt").exists():
             _remove(work)

@@ -126,9 +126,15 @@ def _fit_logged(net: Any, signal: Signal, config: FitConfig, start: Path | None,
 
 
 def is_run_file(name: str) -> bool:
-    """Whether a run folder entry is one a fit writes (so replacing the folder loses nothing else)."""
+    """Whether a run folder entry is one inrkit writes there (so replacing the folder loses nothing else).
+
+    That is the fit's own files, what `render` and `export`/`decode` write beside the weights by default
+    (render-*, model-*: made from the old weights, they would not match the new ones) and the
+    temporaries of killed writers.
+    """
     scraps = name == ".write-test" or name.startswith(".tmp") or (name.startswith(".") and name.endswith(".tmp"))
-    return name in RUN_FILES or name.startswith("reconstruction.") or scraps  # scraps: temporaries of killed writers
+    derived = name.startswith(("reconstruction.", "render-", "model-"))
+    return name in RUN_FILES or derived or scraps
 
 
 def resume_point(target: Path, net: Any, signal: Signal, config: FitConfig) -> Path:

@@ -109,6 +109,8 @@ def test_an_output_path_that_cannot_hold_a_run_is_refused_first(img: Path, tmp_p
 
 def test_a_second_fit_into_the_folder_runs_its_own_steps(img: Path, tmp_path: Path) -> None:
     first = quick_fit(img, tmp_path / "run", steps=6, seed=1, width=8)
+    for derived in ("render-32x32.png", "model-8bit.inrz"):  # what render and export leave beside the weights
+        (tmp_path / "run" / derived).write_bytes(b"made from the first fit's weights")
     second = quick_fit(img, tmp_path / "run", steps=6, seed=2, width=12)  # adopting the first would fail: width
     assert second["steps"] == 6 and second["model_args"]["hidden_features"] == 12 and second["seed"] == 2
     assert [int(r.split(",")[0]) for r in (tmp_path / "run" / "history.csv").read_text().split()[1:]] == \
@@ -163,6 +165,7 @@ def test_a_second_fit_into_a_locked_folder_is_refused(img: Path, tmp_path: Path)
 
 def test_checkpoint_every_takes_steps_or_seconds(img: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import inrkit.checkpoints as ckpts
+    from inrkit.checkpoints import Schedule
 
     saved: list[int] = []
     real = ckpts.save_checkpoint
@@ -173,9 +176,10 @@ def test_checkpoint_every_takes_steps_or_seconds(img: Path, tmp_path: Path, monk
     saved.clear()
     res = fit_cli(str(img), "--out", str(tmp_path / "b"), "--steps", "20", "--checkpoint-every", "8", *TINY)
     assert res.exit_code == 0 and saved == [8, 16, 20]
-    saved.clear()
-    res = fit_cli(str(img), "--out", str(tmp_path / "c"), "--steps", "20", "--checkpoint-every", "1000s", *TINY)
-    assert res.exit_code == 0 and saved == [20]
+    by_time = Schedule("30s", total_steps=20, budget_seconds=None)
+    assert (by_time.steps, by_time.seconds, by_time.due(19)) == (None, 30.0, False)
+    default = Schedule(None, total_steps=None, budget_seconds=60)  # a time budget: a tenth of it
+    assert (default.steps, default.seconds) == (None, 6.0)
 
 
 def test_a_killed_writers_temporary_files_are_cleared(tmp_path: Path) -> None:
@@ -294,6 +298,7 @@ def test_sigkill_at_random_moments_always_leaves_one_whole_run(img: Path, tmp_pa
         after = assert_whole(run)  # the old run or the new one, whole
         kept, published = kept + (after["run_id"] == before), published + (after["run_id"] != before)
         assert after["run_id"] == before or after["seed"] == seed
+    print(f"{kept} kills kept the old run, {published} found the new one published")
     assert kept and published  # the kills landed both before and after publication
     final = quick_fit(img, run, steps=4, seed=99)
     assert assert_whole(run)["run_id"] == final["run_id"]
