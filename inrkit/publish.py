@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import ConfigError, InrkitError
+from .errors import ConfigError
 
 try:
     import fcntl
@@ -197,20 +197,17 @@ def recover(target: Path) -> None:
 def staging(target: Path) -> Iterator[Path]:
     """A fresh `.<name>.partial-<pid>` folder to write a run into.
 
-    On an inrkit error (bad input, a diverged fit) it is removed. On anything else (a full disk, a
-    second Ctrl-C during the final evaluation) a folder holding a checkpoint stays, resumable with
-    --resume, until the next fit into the same place publishes.
+    When writing fails (a full disk) or a second Ctrl-C stops the final evaluation, a folder holding a
+    checkpoint stays, resumable with --resume, until the next fit into the same place publishes; on
+    any other failure (bad input, a diverged fit) it is removed.
     """
     work = target.parent / f".{target.name}.partial-{os.getpid()}"
     _remove(work)  # a dead process that had our pid
     work.mkdir()
     try:
         yield work
-    except InrkitError:
-        _remove(work)
-        raise
-    except BaseException:
-        if not (work / "checkpoint.pt").exists():
+    except BaseException as exc:
+        if not (isinstance(exc, (OSError, KeyboardInterrupt)) and (work / "checkpoint.pt").exists()):
             _remove(work)
         raise
 

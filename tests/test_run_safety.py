@@ -4,6 +4,7 @@ by the same fit, a lock keeps a second fit out, a kill at any moment leaves one 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from inrkit import create_model, load_signal
 from inrkit.cli import app
+from inrkit.errors import ConfigError
 from inrkit.export import compress, read_metadata
 from inrkit.fit import FitConfig
 from inrkit.publish import RunLock, recover, replace_file
@@ -171,11 +173,11 @@ def test_checkpoint_every_takes_steps_or_seconds(img: Path, tmp_path: Path, monk
     real = ckpts.save_checkpoint
     monkeypatch.setattr(ckpts, "save_checkpoint", lambda path, ident, state: (saved.append(state["step"]),
                                                                                real(path, ident, state)))
-    quick_fit(img, tmp_path / "a", steps=20)  # default: every tenth of the fit
-    assert saved == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # the last one as the fit ends
+    quick_fit(img, tmp_path / "a", steps=10)  # default: every tenth of the fit
+    assert saved == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]  # the last one as the fit ends
     saved.clear()
-    res = fit_cli(str(img), "--out", str(tmp_path / "b"), "--steps", "20", "--checkpoint-every", "8", *TINY)
-    assert res.exit_code == 0 and saved == [8, 16, 20]
+    res = fit_cli(str(img), "--out", str(tmp_path / "b"), "--steps", "10", "--checkpoint-every", "4", *TINY)
+    assert res.exit_code == 0 and saved == [4, 8, 10]
     by_time = Schedule("30s", total_steps=20, budget_seconds=None)
     assert (by_time.steps, by_time.seconds, by_time.due(19)) == (None, 30.0, False)
     default = Schedule(None, total_steps=None, budget_seconds=60)  # a time budget: a tenth of it
@@ -245,28 +247,32 @@ def test_a_sigkill_mid_fit_keeps_the_old_run_and_the_next_fit_clears_up(img: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png", "run"]
 
 
-def test_resume_continues_a_killed_fit_from_its_hidden_folder(img: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import inrkit.runs
+def test_resume_continues_a_dead_fit_from_its_hidden_folder(img: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import inrkit.checkpoints as ckpts
 
-    run, pid = tmp_path / "run", dead_pid()
+    run, pid, real = tmp_path / "run", dead_pid(), ckpts.save_checkpoint
     old = quick_fit(img, run, seed=1)
-    real_write = inrkit.runs.write_run
-    with monkeypatch.context() as m:  # the fit dies after its last checkpoint, before publishing
-        m.setattr(inrkit.runs, "write_run", lambda *a, **k: 1 / 0)
-        with pytest.raises(ZeroDivisionError):
-            quick_fit(img, run, steps=6, seed=2)
+
+    def disk_full_at_step_3(path: Path, ident: dict, state: dict) -> None:
+        if state["step"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, ident, state)
+
+    with monkeypatch.context() as m:
+        m.setattr(ckpts, "save_checkpoint", disk_full_at_step_3)
+        with pytest.raises(OSError):
+            quick_fit(img, run, steps=6, seed=2)  # checkpoints every step (a tenth of 6)
     os.replace(tmp_path / f".run.partial-{os.getpid()}", tmp_path / f".run.partial-{pid}")  # as if killed
     assert assert_whole(run)["run_id"] == old["run_id"]
-    with pytest.raises(Exception, match="belongs to another fit"):  # another width: its checkpoint is not taken
+    with pytest.raises(ConfigError, match="hidden_features 8 vs 12"):  # another fit's checkpoint is not taken
         quick_fit(img, run, steps=6, seed=2, width=12, resume=True)
-    resumed_from: list[object] = []
-    real = inrkit.runs.fit
-    monkeypatch.setattr(inrkit.runs, "fit", lambda *a, resume=None, **k: (resumed_from.append(resume),
-                                                                           real(*a, resume=resume, **k))[1])
+    saved: list[int] = []
+    monkeypatch.setattr(ckpts, "save_checkpoint", lambda path, ident, state: (saved.append(state["step"]),
+                                                                               real(path, ident, state)))
     assert quick_fit(img, run, steps=6, seed=2, resume=True)["steps"] == 6
-    assert resumed_from == [tmp_path.resolve() / f".run.partial-{pid}" / "checkpoint.pt"]
-    assert real_write is inrkit.runs.write_run and assert_whole(run)["seed"] == 2
+    assert saved == [3, 4, 5, 6]  # continued after step 2, where the dead fit's last checkpoint was
+    assert assert_whole(run)["seed"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png", "run"]
 
 
