@@ -21,6 +21,7 @@ from .errors import ConfigError, InrkitError
 from .fields import FieldStore, content_hash, member_record, save_fields
 from .fit import FitConfig, resolve_config
 from .models import create_model
+from .publish import RunLock
 from .signals import Signal, load_signal
 from .utils import parse_count
 
@@ -108,27 +109,29 @@ def run_fit_many(source: str | Path, model: str, out: str | Path, config: FitCon
 
     probe = factory(loaded[0][1])  # refuse another architecture or setting before anything is written
     store.check_model(probe.model_info, asdict(resolve_config(config, probe, loaded[0][1])))
-    if bad:
-        store.append(bad, [None] * len(bad))
-    done = store.finished()
-    todo: list[tuple[Path, Signal, int]] = []
-    for path, sig in loaded:
-        digest = content_hash(path)
-        for k in range(seeds):
-            seed = member_seed(config.seed, digest, k)
-            if (digest, seed) in done:
-                summary.skipped_existing += 1
-            else:
-                todo.append((path, sig, seed))
-    for start in range(0, len(todo), chunk):
-        part = todo[start:start + chunk]
-        members = fit_many([s for _, s, _ in part], factory, config, seeds=[seed for _, _, seed in part], init=init)
-        save_fields(out, members, [p for p, _, _ in part])
-        _count(summary, members)
-        if progress:
-            progress(summary)
-        if summary.interrupted:
-            break
+    with RunLock(Path(out).expanduser().resolve()):  # two runs appending to one dataset would lose rows
+        store = FieldStore(out)  # as the last run left it
+        if bad:
+            store.append(bad, [None] * len(bad))
+        done = store.finished()
+        todo: list[tuple[Path, Signal, int]] = []
+        for path, sig in loaded:
+            digest = content_hash(path)
+            for k in range(seeds):
+                seed = member_seed(config.seed, digest, k)
+                if (digest, seed) in done:
+                    summary.skipped_existing += 1
+                else:
+                    todo.append((path, sig, seed))
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            members = fit_many([s for _, s, _ in part], factory, config, seeds=[seed for _, _, seed in part], init=init)
+            save_fields(out, members, [p for p, _, _ in part])
+            _count(summary, members)
+            if progress:
+                progress(summary)
+            if summary.interrupted:
+                break
     return summary
 
 

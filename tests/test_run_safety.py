@@ -165,6 +165,14 @@ def test_a_second_fit_into_a_locked_folder_is_refused(img: Path, tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png", "run"]
 
 
+def test_fit_many_into_a_locked_dataset_is_refused(img: Path, tmp_path: Path) -> None:
+    with RunLock((tmp_path / "fields").resolve()):
+        res = runner.invoke(app, ["fit-many", str(img), "--out", str(tmp_path / "fields"), "--steps", "2",
+                                  *TINY[:4], "--device", "cpu", "--quiet"])
+    assert res.exit_code == 2 and f"pid {os.getpid()}" in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.png"]
+
+
 def test_checkpoint_every_takes_steps_or_seconds(img: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import inrkit.checkpoints as ckpts
     from inrkit.checkpoints import Schedule
