@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from contextlib import closing
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -77,7 +78,7 @@ def test_sigkill_midway_then_resume_gives_the_same_18_rows_and_tables(signals: P
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
-            with sqlite3.connect(db, timeout=10) as conn:
+            with closing(sqlite3.connect(db, timeout=10)) as conn:  # closed: no stale view of the WAL later
                 try:
                     rows = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
                 except sqlite3.OperationalError:  # table not created yet

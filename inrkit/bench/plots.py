@@ -110,7 +110,8 @@ def params_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     kind = rows[0]["kind"]
     points = []
     for model in sorted({r["model"] for r in rows}):
-        mine = [r for r in rows if r["model"] == model and r["metrics"].get(metric) is not None]
+        mine = [r for r in rows if r["model"] == model and r["metrics"].get(metric) is not None
+                and r["params"] is not None]
         if mine:
             values = [r["metrics"][metric] for r in mine]
             points.append((model, statistics.fmean(r["params"] for r in mine), values))

@@ -71,7 +71,8 @@ def kind_table(rows: list[dict[str, Any]], kind: str, published: bool = True) ->
     table = []
     for model in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == model]
-        entry: dict[str, Any] = {"model": model, "params": round(statistics.fmean(r["params"] for r in mine)),
+        sizes = [r["params"] for r in mine if r["params"] is not None]  # a custom runner may record none
+        entry: dict[str, Any] = {"model": model, "params": round(statistics.fmean(sizes)) if sizes else None,
                                  "cases": len(mine), "signals": len({r["signal"] for r in mine})}
         for name in metrics:
             entry[f"{name}_mean"], entry[f"{name}_std"] = _over_seeds(mine, lambda r, n=name: r["metrics"].get(n))

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
 from .case import base_row, get_runner, run_case, runner_module
 from .progress import BenchProgress
 from .spec import BenchSpec, Case, load_spec, make_spec, resolve
@@ -59,7 +58,9 @@ def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bo
     spec = as_spec(spec)
     get_runner(spec.runner)  # an unknown runner fails before any work
     cases = resolve(spec)
+    check_executor(spec)
     out = prepare_folder(spec)
+    ResultStore(out, create=True)  # a damaged or foreign store fails now, before anything is written
     write_resolved_spec(spec, cases, out)
     return run_cases(cases, spec, progress=progress, report=report)
 
@@ -82,7 +83,7 @@ def run_cases(cases: list[Case], spec: BenchSpec | dict[str, Any], *, progress: 
     for name in {c.runner for c in cases}:
         get_runner(name)
     out = prepare_folder(spec)
-    store = ResultStore(out)
+    store = ResultStore(out, create=True)
     done = store.done_keys(include_errors=not spec.retry_errors)
     todo = [c for c in cases if c.key not in done]
     with BenchProgress(len(cases), len(cases) - len(todo), enabled=progress) as bar:
@@ -212,9 +213,8 @@ def run_isolated(case: Case, out: Path, keep: bool = False, gpu: int | None = No
 
 
 def check_executor(spec: BenchSpec) -> None:
-    """Fail before any work when the chosen executor cannot run."""
+    """Fail before any work (or any folder) when the chosen executor cannot run: Ray missing or unreachable."""
     if spec.executor == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'inrkit[ray]'") from None
+        from .ray_executor import connect
+
+        connect(spec.ray_address)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError, SignalError
 from ..utils import parse_count
+from .spec_check import FIELDS, MODEL_FIELDS, check_kinds, check_types, check_unknown, describe
 
 FIT_KEYS = ("steps", "epochs", "samples", "seconds", "lr", "lr_decay", "batch_size", "loss", "target_psnr",
             "recipe", "warmup", "sampler", "precision", "compile", "threads")
@@ -49,6 +50,7 @@ class ModelSpec:
         """'siren', 'siren:hidden_layers=1:first_omega_0=10' or {name=, label=, params=, fit=, ...overrides}."""
         if isinstance(item, dict):
             item = dict(item)
+            check_types(item, MODEL_FIELDS, where="a model table's ")
             name = item.pop("name", None)
             if not name:
                 raise ConfigError(f"model entry {item} needs a name")
@@ -189,27 +191,45 @@ def load_spec(path: str | Path, **overrides: Any) -> BenchSpec:
     """
     path = Path(path)
     try:
-        text = path.read_text()
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (FileNotFoundError, IsADirectoryError):
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ConfigError(f"{path}: no such spec file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the spec ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a spec: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8 "
+                          "text (a spec is a TOML or JSON file)") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid spec ({exc})") from None
-    return make_spec(data, **overrides)
+    try:
+        return make_spec(data, **overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def make_spec(data: dict[str, Any], **overrides: Any) -> BenchSpec:
     """A BenchSpec from a dict (TOML layout: top-level fields, one table per signal kind)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a spec is a table of settings (TOML or a JSON object); got {describe(data)}")
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    if "model" in data:  # TOML [[model]] tables
-        data["models"] = [*data.get("models", []), *data.pop("model")]
-    known = set(BenchSpec.__dataclass_fields__)
+    tables = data.pop("model", [])  # TOML [[model]] tables
+    check_types({"model": tables, "kinds": data.get("kinds", {})},
+                {"model": ("a list of model tables ([[model]])", lambda v: isinstance(v, list), False),
+                 "kinds": FIELDS["kinds"]})
     kinds = dict(data.pop("kinds", {}))
-    for key in [k for k, v in data.items() if k not in known and isinstance(v, dict)]:
+    for key in [k for k, v in data.items() if k not in FIELDS and isinstance(v, dict)]:
         kinds[key] = {**kinds.get(key, {}), **data.pop(key)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown bench setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    check_unknown(data, FIELDS)
+    check_types(data, FIELDS)
+    check_kinds(kinds, FIT_KEYS)
+    if tables:
+        data["models"] = [*data.get("models", []), *tables]
+    for entry in data.get("models", []):
+        if isinstance(entry, dict):  # checked again when parsed; here the error can name the spec file
+            check_types(entry, MODEL_FIELDS, where="a model table's ")
     return BenchSpec(**data, kinds=kinds)
 
 
@@ -284,6 +304,7 @@ def resolve(spec: BenchSpec) -> list[Case]:
     Example:
         >>> cases = resolve(BenchSpec(signals=["data/*.png"], models=["siren", "ffn"], seeds=[0, 1]))  # doctest: +SKIP
     """
+    check_kinds(spec.kinds, FIT_KEYS)  # --set KIND.KEY=VALUE from the CLI too
     signals, models = expand_signals(spec.signals, spec.kind), expand_models(spec.models)
     cases = []
     for path, kind in signals:

@@ -1,0 +1,127 @@
+"""The shape of a bench spec, checked before anything runs: every field's type, and unknown names with
+the nearest known one.
+
+A wrong type would otherwise surface far from its cause (a `signals` string iterated letter by letter,
+"i: no such file"); a misspelt kind table (`[imgae]`) or loader setting would be silently ignored or
+fail every case one by one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return _int(v) or isinstance(v, float)
+
+
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _table(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _count(v: Any) -> bool:
+    return _number(v) or _str(v)
+
+
+def _list_of(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and all(ok(x) for x in v)
+
+
+Check = tuple[str, Callable[[Any], bool], bool]
+"""What a value must be (for the message), the test, and whether None (JSON null) is allowed."""
+
+COUNT = 'a count such as 200000 or "200k"'
+FIELDS: dict[str, Check] = {
+    "signals": ("a list of strings", _list_of(_str), False),
+    "models": ("a list of names or model tables", _list_of(lambda v: _str(v) or _table(v)), False),
+    "seeds": ("a list of integers", _list_of(_int), False),
+    "params": (COUNT, _count, True),
+    "steps": ("an integer", _int, False),
+    "target_psnr": ("a number", _number, True),
+    "kinds": ("a table", _table, False),
+    "out": ("a string", _str, False),
+    "device": ("a string", _str, False),
+    "workers": ("an integer", _int, False),
+    "executor": ("a string", _str, False),
+    "ray_address": ("a string", _str, True),
+    "isolate": ("true or false", _bool, False),
+    "keep_reconstructions": ("true or false", _bool, False),
+    "retry_errors": ("true or false", _bool, False),
+    "published": ("true or false", _bool, False),
+    "kind": ("a string", _str, True),
+    "runner": ("a string", _str, False),
+    "options": ("a table", _table, False),
+}
+"""BenchSpec's fields (a test keeps the two in step)."""
+
+MODEL_FIELDS: dict[str, Check] = {"name": ("a string", _str, False), "label": ("a string", _str, True),
+                                  "params": (COUNT, _count, True), "fit": ("a table", _table, False)}
+EXAMPLES = {"signals": 'signals = ["data/*.png"]', "models": 'models = ["siren", "ffn"]', "seeds": "seeds = [0, 1]"}
+
+
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """' (did you mean 'steps'?)' for the closest name, or '' when none is close.
+
+    Example:
+        >>> did_you_mean("stepz", ["steps", "seeds"])
+        " (did you mean 'steps'?)"
+    """
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe(value: Any) -> str:
+    """What a wrong value is, short enough for one line."""
+    names = {str: "a string", bool: "a boolean", dict: "a table", int: "an integer", float: "a number",
+             list: "a list"}
+    text = repr(value)
+    return f"{names.get(type(value), type(value).__name__)} {text if len(text) <= 50 else text[:47] + '...'}"
+
+
+def check_types(data: dict[str, Any], fields: dict[str, Check], where: str = "") -> None:
+    """Each of `fields` present in `data` has its type (ConfigError naming it, what it must be, what it got)."""
+    for name, value in data.items():
+        if name not in fields:
+            continue
+        want, ok, optional = fields[name]
+        if (value is None and optional) or ok(value):
+            continue
+        example = f", e.g. {EXAMPLES[name]}" if name in EXAMPLES and not where else ""
+        raise ConfigError(f"{where}{name} must be {want}{example}; got {describe(value)}")
+
+
+def check_unknown(names: Iterable[str], known: Iterable[str], what: str = "bench setting") -> None:
+    """Names that are not `known` fail with the nearest known one."""
+    known = sorted(known)
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        more = f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else ""
+        raise ConfigError(f"unknown {what} {unknown[0]!r}{did_you_mean(unknown[0], known)}{more}; "
+                          f"known: {', '.join(known)}")
+
+
+def check_kinds(kinds: dict[str, Any], fit_keys: Iterable[str]) -> None:
+    """Per-kind tables name a registered kind; each key is a fit setting or one of the kind's loader options."""
+    from ..signals import KINDS
+
+    for kind, settings in kinds.items():
+        check_unknown([kind], KINDS, "signal kind")
+        if not isinstance(settings, dict):
+            raise ConfigError(f"[{kind}] must be a table of settings; got {describe(settings)}")
+        check_unknown(settings, [*fit_keys, *KINDS[kind].load_options], f"[{kind}] setting")
