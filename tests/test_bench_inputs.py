@@ -47,13 +47,19 @@ def image(tmp_path: Path) -> Path:
     (b'signals = ["IMG"]\nsteps = "3"\n', ["steps must be an integer; got a string '3'"]),
     (b'signals = ["IMG"]\nseeds = [0, "1"]\n', ["seeds must be a list of integers"]),
     (b'signals = ["IMG"]\nisolate = 1\n', ["isolate must be true or false; got an integer 1"]),
-    (b'signals = ["IMG"]\nparams = [1]\n', ["params must be a count"]),
+    (b'signals = ["IMG"]\nparams = [1]\n', ["params must be a finite count"]),
+    (b'signals = ["IMG"]\nparams = nan\n', ["params must be a finite count", "got a number nan"]),
+    (b'signals = ["IMG"]\nparams = "inf"\n', ["params must be a finite count", "got 'inf'"]),
+    (b'signals = ["IMG"]\nparams = -5\n', ["params must be a positive count"]),
+    (b'signals = ["IMG"]\ntarget_psnr = inf\n', ["target_psnr must be a finite number"]),
+    (b'signals = ["IMG"]\nseeds = [-1]\n', ["seeds must be a non-empty list of integers from 0"]),
     (b'signals = ["IMG"]\nstepz = 3\n', ["unknown bench setting 'stepz' (did you mean 'steps'?)"]),
     (b'signals = ["IMG"]\n[imgae]\ncrop = 4\n', ["unknown signal kind 'imgae' (did you mean 'image'?)"]),
     (b'signals = ["IMG"]\n[image]\ncorp = 4\n', ["unknown [image] setting 'corp' (did you mean 'crop'?)"]),
-    (b'signals = ["IMG"]\n[[model]]\nname = "siren"\nparams = [3]\n', ["params must be a count"]),
+    (b'signals = ["IMG"]\n[[model]]\nname = "siren"\nparams = [3]\n', ["params must be a finite count"]),
 ], ids=["not-utf8", "signals-string", "models-string", "steps-string", "seed-string", "bool-int", "params-list",
-        "unknown-key", "unknown-kind", "unknown-kind-key", "model-params"])
+        "params-nan", "params-inf-text", "params-negative", "target-inf", "seed-negative", "unknown-key",
+        "unknown-kind", "unknown-kind-key", "model-params"])
 def test_a_bad_spec_is_one_line_naming_the_file(text: bytes, expected: list[str], image: Path,
                                                  tmp_path: Path) -> None:
     spec = tmp_path / "spec.toml"
@@ -132,6 +138,14 @@ def test_report_and_run_refuse_a_store_that_is_not_ours_and_leave_it_untouched(h
         one_line_exit_2(["bench", "--signals", str(image), "--steps", "1", "--device", "cpu", "--out", str(folder),
                          "--quiet"], str(store), BAD_STORES[how])
         assert digest(store) == before and not (folder / "spec.resolved.json").exists()
+
+
+def test_a_row_whose_json_fields_are_not_ours_is_refused_by_the_report(tmp_path: Path) -> None:
+    path = a_good_store(tmp_path, rows=2)
+    sqlite_file(path, "UPDATE results SET metrics = '[1, 2]' WHERE id = 2")
+    before = digest(path)
+    one_line_exit_2(["bench", "report", str(tmp_path)], str(path), "row 2: its metrics is not a JSON dict")
+    assert digest(path) == before
 
 
 def test_a_store_from_before_schema_versions_is_read_and_extended(tmp_path: Path) -> None:

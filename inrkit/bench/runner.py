@@ -144,9 +144,10 @@ def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: Re
                          bar: BenchProgress) -> None:
     """`workers` threads, each running one case at a time in a fresh Python process."""
     gpus = _gpu_count()
-    threads = max(1, (os.cpu_count() or 1) // spec.workers) if spec.workers > 1 else None
+    workers = max(1, min(spec.workers, len(todo)))  # no more slots (or threads) than cases, however large --workers
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
     slots: queue.Queue[int] = queue.Queue()
-    for i in range(spec.workers):
+    for i in range(workers):
         slots.put(i)
     lock = threading.Lock()
 
@@ -162,7 +163,7 @@ def _run_in_subprocesses(spec: BenchSpec, todo: list[Case], out: Path, store: Re
         finally:
             slots.put(slot)
 
-    pool = ThreadPoolExecutor(spec.workers)
+    pool = ThreadPoolExecutor(workers)
     try:
         for future in [pool.submit(one, c) for c in todo]:
             future.result()

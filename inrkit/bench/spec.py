@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 
 try:
     import tomllib
@@ -43,7 +44,7 @@ class ModelSpec:
     fit: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.params = parse_count(self.params)
+        self.params = budget(self.params)
 
     @classmethod
     def parse(cls, item: str | dict[str, Any]) -> ModelSpec:
@@ -74,6 +75,14 @@ class ModelSpec:
         extra = {"params": self.params} if self.params is not None else {}
         return {"name": self.name, "label": self.label, **self.overrides, **extra,
                 **({"fit": self.fit} if self.fit else {})}
+
+
+def budget(value: int | float | str | None) -> int | None:
+    """A parameter budget ("200k", 2e5, 200000) as an int; 'inf' or 'nan' is a ConfigError, not an overflow."""
+    try:
+        return parse_count(value)
+    except (OverflowError, ValueError):
+        raise ConfigError(f"params must be a finite count such as 200000 or \"200k\"; got {value!r}") from None
 
 
 def _label(name: str, overrides: dict[str, Any]) -> str:
@@ -129,15 +138,20 @@ class BenchSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.params = parse_count(self.params)
+        self.params = budget(self.params)
         if not isinstance(self.steps, int) or self.steps <= 0:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
         if not isinstance(self.workers, int) or self.workers <= 0:
             raise ConfigError(f"workers must be a positive integer, got {self.workers!r}")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"unknown executor {self.executor!r}; choose local or ray")
-        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
-            raise ConfigError(f"seeds must be a non-empty list of integers, got {self.seeds!r}")
+        if not self.seeds or not all(isinstance(s, int) and 0 <= s < 2**63 for s in self.seeds):
+            raise ConfigError(f"seeds must be a non-empty list of integers from 0 to 2**63 - 1 (the store's "
+                              f"64 bits), got {self.seeds!r}"[:300])
+        if self.params is not None and self.params <= 0:
+            raise ConfigError(f"params must be a positive count, got {self.params}")
+        if self.target_psnr is not None and not (0 < self.target_psnr < math.inf):
+            raise ConfigError(f"target_psnr must be a positive number of dB, got {self.target_psnr}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,7 @@ fail every case one by one.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,7 +25,7 @@ def _int(v: Any) -> bool:
 
 
 def _number(v: Any) -> bool:
-    return _int(v) or isinstance(v, float)
+    return _int(v) or (isinstance(v, float) and math.isfinite(v))  # TOML and JSON readers accept nan and inf
 
 
 def _bool(v: Any) -> bool:
@@ -46,14 +47,14 @@ def _list_of(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
 Check = tuple[str, Callable[[Any], bool], bool]
 """What a value must be (for the message), the test, and whether None (JSON null) is allowed."""
 
-COUNT = 'a count such as 200000 or "200k"'
+COUNT = 'a finite count such as 200000 or "200k"'
 FIELDS: dict[str, Check] = {
     "signals": ("a list of strings", _list_of(_str), False),
     "models": ("a list of names or model tables", _list_of(lambda v: _str(v) or _table(v)), False),
     "seeds": ("a list of integers", _list_of(_int), False),
     "params": (COUNT, _count, True),
     "steps": ("an integer", _int, False),
-    "target_psnr": ("a number", _number, True),
+    "target_psnr": ("a finite number", _number, True),
     "kinds": ("a table", _table, False),
     "out": ("a string", _str, False),
     "device": ("a string", _str, False),

@@ -184,7 +184,9 @@ class ResultStore:
                 try:
                     row[name] = json.loads(row[name]) if row.get(name) else _empty(name)
                 except (TypeError, json.JSONDecodeError):
-                    raise self._refuse(f"row {row.get('id')} holds a {name} that is not JSON") from None
+                    row[name] = None
+                if type(row[name]) is not type(_empty(name)):  # noqa: E721  exactly a dict (or a list)
+                    raise self._refuse(f"row {row.get('id')}: its {name} is not a JSON {type(_empty(name)).__name__}")
         return rows
 
     def count(self) -> int:
