@@ -108,6 +108,11 @@ def run(
                                                                  help="write every reconstruction file")] = None,
     retry_errors: Annotated[bool | None, typer.Option("--retry-errors", help="re-run failed cases")] = None,
     published: Annotated[bool, typer.Option(help="show published reference numbers")] = True,
+    preset: Annotated[str | None, typer.Option(help="a published protocol instead of a spec (see `inrkit bench "
+                                                  "presets`)", show_default="none")] = None,
+    data: Annotated[Path, typer.Option(help="--preset: the benchmark data folder (kodak/, images/, audio/, "
+                                            "meshes/)")] = Path("data"),
+    protocol: Annotated[str, typer.Option(help="--preset: full, reduced (for a CPU) or auto (full on a GPU)")] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Run (or resume) a benchmark; finished cases are skipped, so re-run the same command after a kill."""
@@ -125,14 +130,47 @@ def run(
              "workers": workers, "executor": executor, "ray_address": ray_address, "isolate": isolate,
              "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
              "published": None if published else False}
-    bench = load_spec(spec, **flags) if spec else make_spec({}, **flags)
+    if preset and spec:
+        raise ConfigError("give a spec file or --preset, not both")
+    if preset:
+        bench, note = _preset(preset, data, protocol, flags)
+    else:
+        bench, note = (load_spec(spec, **flags) if spec else make_spec({}, **flags)), None
     for kind, settings in _kind_settings(set_, crop, size).items():
         bench.kinds[kind] = {**bench.kinds.get(kind, {}), **settings}
+    if note:
+        console.print(note, markup=False, highlight=False)
+        Path(bench.out).mkdir(parents=True, exist_ok=True)
+        (Path(bench.out) / "preset.md").write_text(note)
     with progress.quiet(quiet):
         result = run_benchmark(bench, progress=not quiet)
     if result.reports:
         console.print((result.out / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"{result.total} cases, {result.ran} run now, {result.errors} failed; results in {result.out}")
+
+
+def _preset(name: str, data: Path, protocol: str, flags: dict[str, Any]) -> tuple[Any, str]:
+    """The preset's spec with the command line's flags on top, and the note saying which protocol runs."""
+    from ..bench.presets import choose_protocol, describe, get_preset, preset_spec
+    from ..bench.spec import make_spec
+
+    chosen, _ = choose_protocol(get_preset(name), protocol, flags.get("device") or "auto")
+    raw = preset_spec(name, data, chosen, flags.get("device") or "auto", steps=flags.get("steps"))
+    return make_spec(raw, **flags), describe(name, chosen, data)
+
+
+@bench_app.command()
+@friendly
+def presets() -> None:
+    """List the published protocols `--preset` runs: what each reproduces and what its CPU version cuts."""
+    from rich.table import Table
+
+    from ..bench.presets import PRESETS
+
+    table = Table("preset", "experiment", "reduced protocol (CPU)")
+    for preset in PRESETS.values():
+        table.add_row(preset.name, preset.title, preset.reduced.note)
+    console.print(table)
 
 
 @bench_app.command()
