@@ -76,6 +76,13 @@ def test_a_json_spec_that_is_not_an_object_and_a_set_for_no_kind(image: Path, tm
                     "unknown signal kind 'imgae' (did you mean 'image'?)")
 
 
+@pytest.mark.parametrize(("name", "expected"), [("/dev/zero", "not a regular file"), (".", "a folder, not a spec"),
+                                                ("deep.json", "not a valid spec (maximum recursion depth")])
+def test_a_spec_that_is_a_device_a_folder_or_too_deep_is_one_line(name: str, expected: str, tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    one_line_exit_2(["bench", name if name.startswith("/") else str(tmp_path / name)], expected)
+
+
 def test_every_spec_field_has_a_type_check() -> None:
     assert set(FIELDS) == {f.name for f in dataclasses.fields(BenchSpec)}
 

@@ -10,18 +10,13 @@ import glob
 import hashlib
 import json
 import math
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, SignalError
 from ..utils import parse_count
-from .spec_check import FIELDS, MODEL_FIELDS, check_kinds, check_types, check_unknown, describe
+from .spec_check import FIELDS, MODEL_FIELDS, check_kinds, check_types, check_unknown, describe, read_spec_file
 
 FIT_KEYS = ("steps", "epochs", "samples", "seconds", "lr", "lr_decay", "batch_size", "loss", "target_psnr",
             "recipe", "warmup", "sampler", "precision", "compile", "threads")
@@ -203,21 +198,7 @@ def load_spec(path: str | Path, **overrides: Any) -> BenchSpec:
     Example:
         >>> spec = load_spec("bench.toml", steps=100)  # doctest: +SKIP
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise ConfigError(f"{path}: no such spec file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the spec ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a spec: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8 "
-                          "text (a spec is a TOML or JSON file)") from None
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a valid spec ({exc})") from None
+    data = read_spec_file(Path(path))
     try:
         return make_spec(data, **overrides)
     except ConfigError as exc:

@@ -1,5 +1,5 @@
-"""The shape of a bench spec, checked before anything runs: every field's type, and unknown names with
-the nearest known one.
+"""A bench spec file read and its shape checked before anything runs: a readable text file, every field's
+type, and unknown names with the nearest known one.
 
 A wrong type would otherwise surface far from its cause (a `signals` string iterated letter by letter,
 "i: no such file"); a misspelt kind table (`[imgae]`) or loader setting would be silently ignored or
@@ -9,9 +9,16 @@ fail every case one by one.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from ..errors import ConfigError
 
@@ -126,3 +133,32 @@ def check_kinds(kinds: dict[str, Any], fit_keys: Iterable[str]) -> None:
         if not isinstance(settings, dict):
             raise ConfigError(f"[{kind}] must be a table of settings; got {describe(settings)}")
         check_unknown(settings, [*fit_keys, *KINDS[kind].load_options], f"[{kind}] setting")
+
+
+MAX_SPEC_BYTES = 16 * 2**20
+"""A spec lists patterns, not data: anything larger is another file given by mistake (and /dev/zero never ends)."""
+
+
+def read_spec_file(path: Path) -> Any:
+    """The parsed TOML (or, for .json, JSON) of a spec file; ConfigError naming the file for anything else."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a spec file (to bench the signals in it: --signals {path})")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file (a device or a pipe); a spec is a TOML or JSON file")
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is no bench spec (a spec is a short TOML "
+                              "or JSON file)")
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{path}: no such spec file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the spec ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a spec: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8 "
+                          "text (a spec is a TOML or JSON file)") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not a valid spec ({str(exc)[:200]})") from None
