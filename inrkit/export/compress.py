@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import ExportError
 from ..signals import Signal, SignalInfo, get_kind, load_signal
 from ..utils import count_params
-from .inrz import decode, encode, read_bytes
+from .inrz import check_finite, decode, encode, read_bytes
 from .quantize import QuantSpec
 
 
@@ -110,6 +110,7 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
     from ..inference import evaluate
 
     spec = QuantSpec(bits, per_channel, prune, buffer_bits)
+    check_finite(model)  # before evaluating, fine-tuning or quantising: NaN weights have no stored form
     target = resolve_signal(model, signal)
     float_metrics = evaluate(model, target) if target is not None else {}
     if qat_steps > 0:
@@ -119,24 +120,41 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
 
         model = finetune_quantized(model, target, spec, qat_steps, lr=qat_lr, seed=seed)
     data, _ = encode(model, spec)
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    size = path.stat().st_size
-    stored = decode(data, str(path))
+    stats = measure(model, data, spec, target, str(path))
+    write_atomic(path, data)
+    stats.float_metrics = float_metrics
+    return stats
+
+
+def measure(model: nn.Module, data: bytes, spec: QuantSpec, target: Signal | None,
+            path: str = "<bytes>") -> CompressStats:
+    """The stats of .inrz bytes `data` (encoded from `model`) as if written to `path`: size, bpp, quality."""
+    from ..inference import evaluate
+    from .inrz import parse
+
+    stored = decode(data, path)
     metrics = evaluate(stored, target) if target is not None else {}
     samples = num_samples(getattr(model, "signal_info", None))
     params = count_params(model)
     coders: dict[str, int] = {}
-    from .inrz import parse
-
     for entry in parse(data)[0]["tensors"]:
         coders[entry[1]] = coders.get(entry[1], 0) + 1
-    return CompressStats(str(path), size, params, size * 8 / max(params, 1), samples,
-                         size * 8 / samples if samples else None, asdict(spec), metrics, float_metrics, coders)
+    size = len(data)
+    return CompressStats(path, size, params, size * 8 / max(params, 1), samples,
+                         size * 8 / samples if samples else None, asdict(spec), metrics, {}, coders)
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file, so a failure never leaves a partial file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def decompress(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -17,16 +17,29 @@ import zlib
 
 import numpy as np
 
+from ..errors import ExportError
 from ..utils import require
 
 _LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 22}]  # small dictionary: fast on small tensors
 MAX_ALPHABET = 4096  # larger used ranges are not worth a histogram
+CODERS = ("pack", "zlib", "lzma", "ans", "gauss")  # for quantised integers
+BYTE_CODERS = ("raw", "zlib", "lzma")  # for raw bytes (float16, integer buffers)
+_VARINT_BYTES = 10  # a 64-bit integer never needs more; a longer run is a hostile file
 
 
 def varints(values: np.ndarray) -> bytes:
-    """Unsigned LEB128 encoding of non-negative integers."""
+    """Unsigned LEB128 encoding of non-negative integers.
+
+    A negative integer has no LEB128 form (its shifts never reach 0): it is refused, not looped on.
+
+    Example:
+        >>> varints(np.array([1, 300])).hex()
+        '01ac02'
+    """
     out = bytearray()
     for v in values.tolist():
+        if v < 0:
+            raise ValueError(f"varints encode non-negative integers, got {v}")
         while True:
             byte, v = v & 0x7F, v >> 7
             out.append(byte | (0x80 if v else 0))
@@ -36,11 +49,16 @@ def varints(values: np.ndarray) -> bytes:
 
 
 def read_varints(data: bytes, count: int, pos: int = 0) -> tuple[list[int], int]:
-    """Decode `count` LEB128 integers starting at `pos`; returns them and the position after."""
+    """Decode `count` LEB128 integers starting at `pos`; returns them and the position after.
+
+    Data that ends early or a varint longer than 64 bits is an ExportError (a damaged block).
+    """
     out = []
     for _ in range(count):
         value = shift = 0
         while True:
+            if pos >= len(data) or shift >= 7 * _VARINT_BYTES:
+                raise ExportError("a damaged integer table (varints run past the block)")
             byte = data[pos]
             pos += 1
             value |= (byte & 0x7F) << shift
@@ -56,7 +74,27 @@ def _as_bytes(symbols: np.ndarray, bits: int) -> bytes:
 
 
 def _from_bytes(data: bytes, bits: int, count: int) -> np.ndarray:
+    if len(data) != count * (1 if bits <= 8 else 2):
+        raise ExportError(f"holds {len(data)} bytes of symbols, {count:,} {bits}-bit symbols need "
+                          f"{count * (1 if bits <= 8 else 2):,}")
     return np.frombuffer(data, dtype=np.uint8 if bits <= 8 else "<u2", count=count).astype(np.int64)
+
+
+def _inflate_exact(data: bytes, size: int, coder: str) -> bytes:
+    """Decompress a zlib/lzma block that must hold exactly `size` bytes; never more is allocated.
+
+    A block that is damaged, ends early, inflates past `size` or leaves bytes unread is an ExportError:
+    the header's sizes and the payload must agree, or the file is refused.
+    """
+    unpacker = zlib.decompressobj(-15) if coder == "zlib" else lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_LZMA)
+    try:
+        out = unpacker.decompress(data, size + 1)
+    except (zlib.error, lzma.LZMAError) as exc:
+        raise ExportError(f"a damaged {coder} block ({exc})") from exc
+    leftover = getattr(unpacker, "unconsumed_tail", b"")  # zlib keeps input it did not reach here
+    if len(out) != size or not unpacker.eof or unpacker.unused_data or leftover:
+        raise ExportError(f"a {coder} block that does not hold the {size:,} bytes the header declares")
+    return out
 
 
 def _pack(symbols: np.ndarray, bits: int) -> bytes:
@@ -65,6 +103,9 @@ def _pack(symbols: np.ndarray, bits: int) -> bytes:
 
 
 def _unpack(data: bytes, bits: int, count: int) -> np.ndarray:
+    if len(data) != (count * bits + 7) // 8:
+        raise ExportError(f"holds {len(data)} packed bytes, {count:,} {bits}-bit symbols need "
+                          f"{(count * bits + 7) // 8:,}")
     flat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits)
     return (flat.astype(np.int64) << np.arange(bits - 1, -1, -1, dtype=np.int64)).sum(axis=1)
 
@@ -80,9 +121,17 @@ def _ans_encode(symbols: np.ndarray, model: object) -> bytes:
 def _ans_decode(data: bytes, model: object, count: int) -> np.ndarray:
     constriction = require("constriction", extra="compress", feature="compression (ANS coding)")
 
+    if len(data) % 4:
+        raise ExportError("an ANS block that is not whole 32-bit words")
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    coder = constriction.stream.stack.AnsCoder(words)
-    return np.asarray(coder.decode(model, count), dtype=np.int64)
+    try:
+        coder = constriction.stream.stack.AnsCoder(words)
+        symbols = np.asarray(coder.decode(model, count), dtype=np.int64)
+    except ValueError as exc:
+        raise ExportError(f"a damaged ANS block ({str(exc).splitlines()[0]})") from exc
+    if not coder.is_empty():  # the symbols the model declares must use up the block exactly
+        raise ExportError(f"an ANS block that does not hold exactly {count:,} symbols")
+    return symbols
 
 
 def _categorical(counts: np.ndarray) -> object:
@@ -103,10 +152,22 @@ def _cat_encode(symbols: np.ndarray) -> bytes | None:
     return head + table + _ans_encode(symbols - low, _categorical(counts))
 
 
-def _cat_decode(data: bytes, count: int) -> np.ndarray:
+def _cat_decode(data: bytes, bits: int, count: int) -> np.ndarray:
     (low, size, table_len), pos = read_varints(data, 3)
-    counts, _ = read_varints(zlib.decompress(data[pos:pos + table_len]), size)
+    if not 1 <= size <= MAX_ALPHABET or low + size > 1 << bits or pos + table_len > len(data):
+        raise ExportError(f"a histogram block out of range (symbols {low}..{low + size - 1} of {bits} bits, "
+                          f"table of {table_len} bytes)")
+    unpacker = zlib.decompressobj()
+    try:
+        table = unpacker.decompress(data[pos:pos + table_len], _VARINT_BYTES * size)
+    except zlib.error as exc:
+        raise ExportError(f"a damaged histogram ({exc})") from exc
+    counts, used = read_varints(table, size)
+    if used != len(table) or not unpacker.eof or unpacker.unconsumed_tail or sum(counts) != count:
+        raise ExportError(f"a histogram that does not count the {count:,} symbols the model declares")
     if size == 1:
+        if pos + table_len != len(data):
+            raise ExportError("a one-symbol block with trailing bytes")
         return np.full(count, low, dtype=np.int64)
     return _ans_decode(data[pos + table_len:], _categorical(np.array(counts)), count) + low
 
@@ -123,7 +184,12 @@ def _gauss_encode(symbols: np.ndarray, bits: int) -> bytes:
 
 
 def _gauss_decode(data: bytes, bits: int, count: int) -> np.ndarray:
+    if len(data) < 8:
+        raise ExportError("a Gaussian block without its mean and deviation")
     mean, std = struct.unpack("<ff", data[:8])
+    # The encoder writes a mean inside the symbol range and a deviation of at least 0.5.
+    if not (0 <= mean <= (1 << bits) - 1 and 0.5 <= std <= 1 << bits):
+        raise ExportError(f"a Gaussian block with mean {mean:g}, deviation {std:g} outside {bits}-bit symbols")
     return _ans_decode(data[8:], _gauss_model((1 << bits) - 1, mean, std), count)
 
 
@@ -138,6 +204,8 @@ def encode_symbols(symbols: np.ndarray, bits: int) -> tuple[str, bytes]:
     symbols = np.asarray(symbols, dtype=np.int64).ravel()
     if symbols.size == 0:
         return "pack", b""
+    if symbols.min() < 0 or symbols.max() >= 1 << bits:  # e.g. NaN weights quantise to -2^63
+        raise ValueError(f"symbols must lie in [0, 2^{bits}), got {symbols.min()}..{symbols.max()}")
     raw = _as_bytes(symbols, bits)
     candidates = {"pack": _pack(symbols, bits), "zlib": zlib.compress(raw, 9)[2:-4],
                   "lzma": lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_LZMA),
@@ -150,20 +218,34 @@ def encode_symbols(symbols: np.ndarray, bits: int) -> tuple[str, bytes]:
 
 
 def decode_symbols(coder: str, data: bytes, bits: int, count: int) -> np.ndarray:
-    """Inverse of `encode_symbols`: `count` integers (int64) from a block written by `coder`."""
+    """Inverse of `encode_symbols`: `count` integers (int64) from a block written by `coder`.
+
+    The block must hold exactly `count` symbols below 2^bits, else ExportError (never a different
+    number of values, never an allocation larger than the symbols themselves).
+
+    Example:
+        >>> decode_symbols("pack", b"\\xff", bits=4, count=3)
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: holds 1 packed bytes, 3 4-bit symbols need 2
+    """
+    if coder not in CODERS or not (isinstance(bits, int) and 1 <= bits <= 16):
+        raise ExportError(f"unknown coder {coder!r} or bit width {bits!r}")
     if count == 0:
+        if data:
+            raise ExportError("a block with bytes for a tensor without values")
         return np.zeros(0, dtype=np.int64)
     if coder == "pack":
-        return _unpack(data, bits, count)
-    if coder == "zlib":
-        return _from_bytes(zlib.decompress(data, -15), bits, count)
-    if coder == "lzma":
-        return _from_bytes(lzma.decompress(data, format=lzma.FORMAT_RAW, filters=_LZMA), bits, count)
-    if coder == "ans":
-        return _cat_decode(data, count)
-    if coder == "gauss":
-        return _gauss_decode(data, bits, count)
-    raise ValueError(f"unknown coder {coder!r}")
+        symbols = _unpack(data, bits, count)
+    elif coder in ("zlib", "lzma"):
+        symbols = _from_bytes(_inflate_exact(data, count * (1 if bits <= 8 else 2), coder), bits, count)
+    elif coder == "ans":
+        symbols = _cat_decode(data, bits, count)
+    else:
+        symbols = _gauss_decode(data, bits, count)
+    if symbols.size != count or (count and (symbols.min() < 0 or symbols.max() >= 1 << bits)):
+        raise ExportError(f"symbols outside {bits} bits (the header's bit width disagrees with the block)")
+    return symbols
 
 
 def encode_bytes(data: bytes) -> tuple[str, bytes]:
@@ -174,11 +256,17 @@ def encode_bytes(data: bytes) -> tuple[str, bytes]:
     return name, candidates[name]
 
 
-def decode_bytes(coder: str, data: bytes) -> bytes:
+def decode_bytes(coder: str, data: bytes, size: int) -> bytes:
+    """Inverse of `encode_bytes`: exactly `size` bytes, else ExportError.
+
+    Example:
+        >>> decode_bytes(*encode_bytes(bytes(100)), size=100) == bytes(100)
+        True
+    """
     if coder == "raw":
+        if len(data) != size:
+            raise ExportError(f"holds {len(data):,} bytes, the tensor needs {size:,}")
         return data
-    if coder == "zlib":
-        return zlib.decompress(data, -15)
-    if coder == "lzma":
-        return lzma.decompress(data, format=lzma.FORMAT_RAW, filters=_LZMA)
-    raise ValueError(f"unknown coder {coder!r}")
+    if coder in ("zlib", "lzma"):
+        return _inflate_exact(data, size, coder)
+    raise ExportError(f"unknown byte coder {coder!r}")

@@ -14,6 +14,7 @@ and foreign files fail with an ExportError before anything is decoded.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -25,15 +26,15 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ExportError
-from ..models import rebuild
-from ..models.base import ModelInfo
-from ..signals import SignalInfo
+from . import schema
 from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
+from .inrz_header import Entry, check_quant, check_table
 from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
 
 MAGIC = b"INRZ"
 VERSION = 1
 PREFIX = struct.Struct("<4sBIII")
+MAX_HEADER = 1 << 20  # inflated header text; real headers are a few kB even for deep models
 # A preset deflate dictionary of typical header text: headers are a large share of small files (0.3 bpp
 # of a 128x128 image is 600 bytes). Fixed for format version 1: changing it breaks old files.
 ZDICT = (b'"source":"","bit_depth":8,"signal":{"kind":"image","shape":[,"channels":3,"data_range":[0.0,1.0],'
@@ -50,7 +51,14 @@ def _deflate(data: bytes) -> bytes:
 
 
 def _inflate(data: bytes) -> bytes:
-    return zlib.decompressobj(-15, zdict=ZDICT).decompress(data)
+    """The header text; a header that inflates past MAX_HEADER bytes (a deflate bomb) is refused."""
+    unpacker = zlib.decompressobj(-15, zdict=ZDICT)
+    text = unpacker.decompress(data, MAX_HEADER + 1)
+    if len(text) > MAX_HEADER:
+        raise ValueError(f"header inflates past {MAX_HEADER:,} bytes")
+    if not unpacker.eof or unpacker.unused_data:
+        raise ValueError("header stream does not end where its length says")
+    return text
 
 
 
@@ -79,6 +87,24 @@ def _encode_float(real: torch.Tensor, bits: int | None, per_channel: bool) -> tu
     return ["q", coder, bits, int(per_channel)], side + coded, dequantize(q, scale, zero, per_channel)
 
 
+def check_finite(model: nn.Module) -> None:
+    """Refuse a model with NaN or infinite weights: they have no quantised form (and would render black).
+
+    Example:
+        >>> from inrkit import create_model
+        >>> model = create_model("siren", 2, 3, hidden_features=8)
+        >>> next(model.parameters()).data[0] = float("nan")
+        >>> check_finite(model)
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: the model's tensor net.0.linear.weight holds NaN or infinite values ...
+    """
+    for name, t in model.state_dict().items():
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(real_view(t)).all()):
+            raise ExportError(f"the model's tensor {name} holds NaN or infinite values (did the fit diverge?); "
+                              "refit it before exporting")
+
+
 def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Tensor]]:
     """The .inrz bytes of `model`, and the state dict the decoder will rebuild (for exact comparisons).
 
@@ -92,6 +118,7 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
         >>> data[:4], state.keys() == model.state_dict().keys()
         (b'INRZ', True)
     """
+    check_finite(model)
     roles = tensor_roles(model)
     table, blocks, state = [], [], {}
     for name, t in model.state_dict().items():
@@ -103,7 +130,7 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
             real = real_view(t)
             if roles[name] == "weight" and spec.prune > 0 and t.dim() > 1:
                 real = real * prune_mask(real, spec.prune)
-            bits = spec.bits if roles[name] == "weight" else spec.buffer_bits
+            bits = spec.bits_for(name) if roles[name] == "weight" else spec.buffer_bits
             entry, block, values = _encode_float(real, bits, spec.per_channel and roles[name] == "weight")
             if t.is_complex():
                 values = torch.view_as_complex(values.contiguous())
@@ -115,7 +142,9 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
     header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": __version__, "model": model.model_info.to_dict(),
               "signal": info.to_dict() if info is not None else None,
               "quant": {"bits": spec.bits, "per_channel": spec.per_channel, "prune": spec.prune,
-                        "buffer_bits": spec.buffer_bits},
+                        "buffer_bits": spec.buffer_bits,
+                        # per-tensor widths (bit allocation) so the decoder can check each entry's bits
+                        **({"layer_bits": dict(spec.layer_bits)} if getattr(spec, "layer_bits", ()) else {})},
               "tensors": table}
     head = _deflate(json.dumps(header, separators=(",", ":")).encode())
     payload = b"".join(blocks)
@@ -138,49 +167,79 @@ def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
         raise ExportError(f"{source}: corrupt .inrz file (checksum mismatch)")
     try:
         header = json.loads(_inflate(body[:head_len]))
-    except (zlib.error, ValueError) as exc:
-        raise ExportError(f"{source}: unreadable .inrz header ({exc})") from exc
+    except (zlib.error, ValueError, RecursionError) as exc:
+        raise ExportError(f"{source}: unreadable .inrz header ({str(exc)[:160]})") from exc
+    header = schema.mapping(header, source, "header")
+    if header.get("format") != f"inrkit.inrz/{VERSION}":
+        raise schema.fail(source, "format", f"{schema.short(header.get('format'))} is not inrkit.inrz/{VERSION}")
     return header, body[head_len:]
 
 
-def _decode_tensor(entry: list, block: bytes, like: torch.Tensor) -> torch.Tensor:
-    """One tensor from its block; `like` (the rebuilt model's tensor) gives shape and dtype."""
-    mode, coder, bits, per_channel = entry[:4]
-    if mode == "raw":
-        array = np.frombuffer(decode_bytes(coder, block), dtype=like.numpy().dtype).reshape(like.shape)
-        return torch.from_numpy(array.copy())
+def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tensor:
+    """One tensor from its block; `like` (the rebuilt model's tensor) gives shape and dtype.
+
+    Every size is the model's, never the block's: a block that does not hold exactly those values fails.
+    """
+    if entry.mode == "raw":
+        dtype = like.numpy().dtype
+        data = decode_bytes(entry.coder, block, like.numel() * dtype.itemsize)
+        return torch.from_numpy(np.frombuffer(data, dtype=dtype).reshape(like.shape).copy())
     real_shape = list(like.shape) + ([2] if like.is_complex() else [])
-    if mode == "f16":
-        raw = decode_bytes(coder, block)
+    count = math.prod(real_shape)
+    if entry.mode == "f16":
+        raw = decode_bytes(entry.coder, block, 2 * count)
         values = torch.from_numpy(np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(real_shape))
     else:
-        rows = real_shape[0] if per_channel else 1
+        rows = real_shape[0] if entry.per_channel else 1
+        if len(block) < 6 * rows:
+            raise ExportError(f"block of {len(block)} bytes is shorter than its {rows} scales and zero points")
         scale = torch.from_numpy(np.frombuffer(block, dtype="<f4", count=rows).copy())
         zero = torch.from_numpy(np.frombuffer(block, dtype="<u2", count=rows, offset=4 * rows).astype(np.int64))
-        q = decode_symbols(coder, block[6 * rows:], bits, int(np.prod(real_shape)))
-        values = dequantize(torch.from_numpy(q).reshape(real_shape), scale, zero, bool(per_channel))
+        if not bool(torch.isfinite(scale).all() and (scale > 0).all()) or int(zero.max()) >= 1 << entry.bits:
+            raise ExportError(f"scales or zero points out of range for {entry.bits} bits")
+        q = decode_symbols(entry.coder, block[6 * rows:], entry.bits, count)
+        values = dequantize(torch.from_numpy(q).reshape(real_shape), scale, zero, entry.per_channel)
+    if not bool(torch.isfinite(values).all()):
+        raise ExportError("holds NaN or infinite values")
     values = torch.view_as_complex(values.contiguous()) if like.is_complex() else values
     return values.to(like.dtype)
 
 
 def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
-    """Rebuild the model stored in .inrz bytes (on the CPU, in eval mode)."""
+    """Rebuild the model stored in .inrz bytes (on the CPU, in eval mode).
+
+    The header is checked against the schema, then its tensor table against the model it describes
+    and the payload's length, before any block is decoded; each block must then hold exactly its
+    tensor's values. Any disagreement is one ExportError naming the file and the field.
+
+    Example:
+        >>> from inrkit import create_model
+        >>> data, _ = encode(create_model("siren", 2, 3, hidden_features=8), QuantSpec(bits=8))
+        >>> decode(data).model_info.kwargs["hidden_features"]
+        8
+        >>> decode(data[:-1] + b"x")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: <bytes>: corrupt .inrz file (checksum mismatch)
+    """
     header, payload = parse(data, source)
-    model = rebuild(ModelInfo.from_dict(header["model"]),
-                    SignalInfo.from_dict(header["signal"]) if header.get("signal") else None)
-    names = list(model.state_dict().items())
-    table = header["tensors"]
-    if len(table) != len(names):
-        raise ExportError(f"{source}: .inrz holds {len(table)} tensors, model {header['model'].get('name')!r} "
-                          f"has {len(names)} (written by another inrkit version?)")
+    model_info, signal_info = schema.check_record(header, source)
+    quant = check_quant(header.get("quant"), source)
+    model = schema.build(model_info, signal_info, source)
+    like = {name: t.detach().cpu() for name, t in model.state_dict().items()}
+    entries = check_table(header.get("tensors"), like, tensor_roles(model), quant, len(payload), source)
     state, pos = {}, 0
+    for i, (entry, name) in enumerate(zip(entries, like)):
+        try:
+            state[name] = _decode_tensor(entry, payload[pos:pos + entry.size], like[name])
+        except ExportError as exc:
+            raise schema.fail(source, f"tensors[{i}] ({name})", str(exc)) from exc
+        pos += entry.size
     try:
-        for entry, (name, like) in zip(table, names):
-            state[name] = _decode_tensor(entry, payload[pos:pos + entry[-1]], like.detach().cpu())
-            pos += entry[-1]
         model.load_state_dict(state)
-    except (KeyError, ValueError, RuntimeError, zlib.error) as exc:
-        raise ExportError(f"{source}: .inrz tensors do not match model {header['model'].get('name')!r}: {exc}") from exc
+    except RuntimeError as exc:
+        raise ExportError(f"{source}: .inrz tensors do not match model {model_info.name!r}: "
+                          f"{str(exc).splitlines()[0]}") from exc
     return model.eval()
 
 

@@ -17,10 +17,9 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ExportError
-from ..models import rebuild
-from ..models.base import ModelInfo
 from ..publish import replace_file
 from ..signals import SignalInfo
+from . import schema
 
 FORMAT = "inrkit.weights/1"
 
@@ -63,21 +62,40 @@ def save(model: nn.Module, path: str | Path, extra: dict[str, Any] | None = None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The inrkit metadata of a weights file, without loading the tensors."""
+    """The inrkit metadata of a weights file, without loading the tensors; checked against the schema.
+
+    Example:
+        >>> read_metadata("no-such-file.safetensors")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: no-such-file.safetensors: no such weights file
+    """
+    path = _resolve(path)
+    meta, _ = _read_header(path)
+    return meta
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, list[int]]]]:
+    """The checked inrkit metadata and the tensor table (name -> dtype, shape), before any tensor is read."""
     from safetensors import safe_open
 
-    path = _resolve(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("inrkit")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ExportError(f"{path}: not a readable weights file ({exc})") from exc
+            table = {name: (str(f.get_slice(name).get_dtype()), list(f.get_slice(name).get_shape()))
+                     for name in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ExportError(f"{path}: not a readable weights file ({_first_line(exc)})") from exc
     if raw is None:
         raise ExportError(f"{path}: a safetensors file without inrkit metadata")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ExportError(f"{path}: metadata: not JSON ({_first_line(exc)})") from exc
+    meta = schema.mapping(meta, str(path), "metadata")
     if meta.get("format") != FORMAT:
-        raise ExportError(f"{path}: unknown weights format {meta.get('format')!r}")
-    return meta
+        raise ExportError(f"{path}: unknown weights format {schema.short(meta.get('format'))}")
+    return meta, table
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -96,17 +114,61 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
         ('siren', (128, 128, 3))
     """
     path = _resolve(path)
-    meta = read_metadata(path)
-    model = rebuild(ModelInfo.from_dict(meta["model"]),
-                    SignalInfo.from_dict(meta["signal"]) if meta.get("signal") else None)
-    tensors = load_file(str(path))
-    for name in meta.get("complex", []):
+    source = str(path)
+    meta, table = _read_header(path)
+    model_info, signal_info = schema.check_record(meta, source)
+    model = schema.build(model_info, signal_info, source)
+    complex_names = _complex_names(meta.get("complex", []), model, source)
+    _check_table(table, model, complex_names, source)
+    try:
+        tensors = load_file(source)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ExportError(f"{path}: not a readable weights file ({_first_line(exc)})") from exc
+    for name in complex_names:
         tensors[name] = torch.view_as_complex(tensors[name])
+    for name, t in tensors.items():
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(torch.view_as_real(t) if
+                                                                               t.is_complex() else t).all()):
+            raise ExportError(f"{path}: tensor {name}: holds NaN or infinite values (did the fit diverge?)")
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise ExportError(f"{path}: weights do not match model {meta['model']['name']!r}: {exc}") from exc
+        raise ExportError(f"{path}: weights do not match model {model_info.name!r}: {_first_line(exc)}") from exc
     return model.to(device).eval()
+
+
+def _complex_names(value: Any, model: nn.Module, source: str) -> list[str]:
+    """The `complex` list: names of complex state-dict entries, exactly those the model has."""
+    expected = sorted(n for n, t in model.state_dict().items() if t.is_complex())
+    if not isinstance(value, list) or sorted(v for v in value if isinstance(v, str)) != expected or \
+            len(value) != len(expected):
+        raise schema.fail(source, "complex", f"must list the model's complex tensors {expected}, got "
+                                             f"{schema.short(value)}")
+    return expected
+
+
+def _check_table(table: dict[str, tuple[str, list[int]]], model: nn.Module, complex_names: list[str],
+                 source: str) -> None:
+    """Every stored tensor is one the model has, with its shape and dtype (complex ones as (..., 2) reals)."""
+    state = model.state_dict()
+    if sorted(table) != sorted(state):
+        missing, extra = sorted(set(state) - set(table)), sorted(set(table) - set(state))
+        raise schema.fail(source, "tensors", f"do not match model {model.model_info.name!r} "
+                                             f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, (dtype, shape) in table.items():
+        like = state[name]
+        real = torch.view_as_real(like) if name in complex_names else like
+        want_dtype = str(real.dtype).removeprefix("torch.")
+        names = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
+                 "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+        if list(real.shape) != shape or names.get(want_dtype, want_dtype) != dtype.upper():
+            raise schema.fail(source, f"tensor {name}", f"is {dtype} {shape}, model {model.model_info.name!r} "
+                                                        f"needs {names.get(want_dtype, want_dtype)} {list(real.shape)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else type(exc).__name__
 
 
 def _resolve(path: str | Path) -> Path:
