@@ -26,6 +26,7 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ExportError
+from ..limits import max_params
 from . import schema
 from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
 from .inrz_header import Entry, check_quant, check_table
@@ -244,7 +245,20 @@ def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
 
 
 def read_bytes(path: str | Path) -> bytes:
+    """The bytes of an .inrz file, refused unread when larger than any model under the limit could need.
+
+    Example:
+        >>> read_bytes("no-such.inrz")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: no-such.inrz: no such .inrz file
+    """
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such .inrz file")
+    largest = PREFIX.size + MAX_HEADER + 8 * max_params()  # every number stored raw as 8 bytes, plus side data
+    size = path.stat().st_size
+    if size > largest:
+        raise ExportError(f"{path}: {size:,} bytes is larger than any .inrz of a model under the parameter "
+                          f"limit ({largest:,} bytes)")
     return path.read_bytes()

@@ -72,6 +72,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """
     path = _resolve(path)
     meta, _ = _read_header(path)
+    schema.check_record(meta, str(path))
     return meta
 
 
@@ -95,6 +96,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, tuple[str, list[
     meta = schema.mapping(meta, str(path), "metadata")
     if meta.get("format") != FORMAT:
         raise ExportError(f"{path}: unknown weights format {schema.short(meta.get('format'))}")
+    schema.mapping(meta.get("extra", {}), str(path), "extra")  # metrics and provenance that runs print
     return meta, table
 
 
