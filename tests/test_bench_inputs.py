@@ -83,6 +83,11 @@ def test_a_spec_that_is_a_device_a_folder_or_too_deep_is_one_line(name: str, exp
     one_line_exit_2(["bench", name if name.startswith("/") else str(tmp_path / name)], expected)
 
 
+def test_a_second_signal_where_the_spec_goes_says_so(image: Path) -> None:
+    one_line_exit_2(["bench", "--signals", str(image), str(image)], "an image file, not a bench spec",
+                    "--signals a.png,b.png")
+
+
 def test_every_spec_field_has_a_type_check() -> None:
     assert set(FIELDS) == {f.name for f in dataclasses.fields(BenchSpec)}
 

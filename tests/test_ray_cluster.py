@@ -58,7 +58,7 @@ def free_port() -> int:
 
 def stop(proc: subprocess.Popen) -> None:
     """End the head and every process it started (they share its new session), whatever state they are in."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 2), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -201,3 +201,39 @@ def test_rays_retry_finishes_a_case_whose_worker_was_killed(cluster: str, tmp_pa
     assert (tmp_path / "c" / "killed").exists(), "the worker was killed mid-case"
     assert rows[("sig3", "toy", 0)]["status"] == "ok"
     assert rows[("sig3", "toy", 0)]["extra"]["pid"] != int((tmp_path / "c" / "worker-3.pid").read_text())
+
+
+def test_a_bench_killed_while_on_ray_resumes_with_only_the_missing_cases(cluster: str, images: list[Path],
+                                                                          tmp_path: Path) -> None:
+    """`inrkit bench` (the driver: it alone writes the store) SIGKILLed mid-run, then run again; the cluster
+    comes from RAY_ADDRESS."""
+    from inrkit.errors import ConfigError
+
+    out = tmp_path / "k"
+    command = [sys.executable, "-m", "inrkit", "bench", "--signals", ",".join(map(str, images)),
+               "--models", "siren,ffn", "--seeds", "0", "--steps", "100", "--device", "cpu", "--executor", "ray",
+               "--out", str(out), "--quiet", "--no-published"]
+    env = {**os.environ, "RAY_ADDRESS": cluster}
+    log = tmp_path / "driver.log"
+    with open(log, "w") as sink:
+        driver = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    deadline, stored = time.monotonic() + 120, 0
+    while stored < 1 and driver.poll() is None and time.monotonic() < deadline:
+        try:
+            stored = ResultStore(out).count()
+        except ConfigError:  # the store is being created
+            stored = 0
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    before = {k: (r["id"], r["finished"]) for k, r in results(out).items()}
+    assert 1 <= len(before) < 4, f"the kill must land midway: {log.read_text()[-2000:]}"
+
+    started = time.monotonic()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False)
+    print(f"killed after {len(before)} of 4 cases; the re-run took {time.monotonic() - started:.0f} s")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"4 cases, {4 - len(before)} run now, 0 failed" in again.stdout
+    rows = results(out)
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows.values())
+    assert {k: (r["id"], r["finished"]) for k, r in rows.items() if k in before} == before

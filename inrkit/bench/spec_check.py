@@ -20,7 +20,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InrkitError
 
 
 def _str(v: Any) -> bool:
@@ -145,6 +145,11 @@ def read_spec_file(path: Path) -> Any:
         raise ConfigError(f"{path}: a folder, not a spec file (to bench the signals in it: --signals {path})")
     if path.exists() and not path.is_file():
         raise ConfigError(f"{path}: not a regular file (a device or a pipe); a spec is a TOML or JSON file")
+    kind = _signal_kind(path)
+    if kind:  # `inrkit bench a.png b.png`: the second file lands where the spec goes
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ConfigError(f"{path}: {article} {kind} file, not a bench spec; list signals with --signals "
+                          f"(e.g. --signals a.png,b.png) or in the spec's signals = [...]")
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:
             raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is no bench spec (a spec is a short TOML "
@@ -162,3 +167,15 @@ def read_spec_file(path: Path) -> Any:
                           "text (a spec is a TOML or JSON file)") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: not a valid spec ({str(exc)[:200]})") from None
+
+
+def _signal_kind(path: Path) -> str | None:
+    """The signal kind a spec argument's suffix claims (None for .toml, .json and the unknown)."""
+    from ..signals import detect_kind
+
+    if path.suffix.lower() in (".toml", ".json"):
+        return None
+    try:
+        return detect_kind(path)
+    except InrkitError:  # not a signal suffix either
+        return None
