@@ -29,7 +29,13 @@ def _remote_case(case: dict[str, Any], out: str, keep: bool, module: str | None)
 
 
 def connect(address: str | None) -> Any:
-    """Connect to the cluster at `address` (None: RAY_ADDRESS, else a local Ray); ConfigError if it cannot."""
+    """Connect to the cluster at `address` (None: RAY_ADDRESS, else a local Ray); ConfigError if it cannot.
+
+    Example:
+        >>> ray = connect("10.0.0.5:6379")  # doctest: +SKIP
+        >>> ray.cluster_resources()["CPU"]  # doctest: +SKIP
+        64.0
+    """
     try:
         import ray
     except ImportError:
@@ -60,7 +66,11 @@ def _probe(address: str, seconds: float = 5.0) -> None:
 
 
 def run_on_ray(spec: BenchSpec, todo: list[Case], out: Path, store: Any, bar: Any) -> None:
-    """Submit every case (Ray runs as many at once as the cluster has CPUs, or GPUs) and store rows as they end."""
+    """Submit every case (Ray runs as many at once as the cluster has CPUs, or GPUs) and store rows as they end.
+
+    Example:
+        >>> run_on_ray(spec, resolve(spec), Path("bench"), ResultStore("bench"), bar)  # doctest: +SKIP
+    """
     ray = connect(spec.ray_address)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     remote = ray.remote(num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=False)(_remote_case)

@@ -103,7 +103,14 @@ def describe(value: Any) -> str:
 
 
 def check_types(data: dict[str, Any], fields: dict[str, Check], where: str = "") -> None:
-    """Each of `fields` present in `data` has its type (ConfigError naming it, what it must be, what it got)."""
+    """Each of `fields` present in `data` has its type (ConfigError naming it, what it must be, what it got).
+
+    Example:
+        >>> check_types({"signals": "a.png"}, FIELDS)
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ConfigError: signals must be a list of strings, ...; got a string 'a.png'
+    """
     for name, value in data.items():
         if name not in fields:
             continue
@@ -115,7 +122,14 @@ def check_types(data: dict[str, Any], fields: dict[str, Check], where: str = "")
 
 
 def check_unknown(names: Iterable[str], known: Iterable[str], what: str = "bench setting") -> None:
-    """Names that are not `known` fail with the nearest known one."""
+    """Names that are not `known` fail with the nearest known one.
+
+    Example:
+        >>> check_unknown(["stepz"], ["steps", "seeds"])
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ConfigError: unknown bench setting 'stepz' (did you mean 'steps'?); known: seeds, steps
+    """
     known = sorted(known)
     unknown = sorted(set(names) - set(known))
     if unknown:
@@ -125,7 +139,11 @@ def check_unknown(names: Iterable[str], known: Iterable[str], what: str = "bench
 
 
 def check_kinds(kinds: dict[str, Any], fit_keys: Iterable[str]) -> None:
-    """Per-kind tables name a registered kind; each key is a fit setting or one of the kind's loader options."""
+    """Per-kind tables name a registered kind; each key is a fit setting or one of the kind's loader options.
+
+    Example:
+        >>> check_kinds({"image": {"crop": 64, "lr": 1e-3}}, ["lr"])  # fine: crop is the image loader's
+    """
     from ..signals import KINDS
 
     for kind, settings in kinds.items():
@@ -140,7 +158,12 @@ MAX_SPEC_BYTES = 16 * 2**20
 
 
 def read_spec_file(path: Path) -> Any:
-    """The parsed TOML (or, for .json, JSON) of a spec file; ConfigError naming the file for anything else."""
+    """The parsed TOML (or, for .json, JSON) of a spec file; ConfigError naming the file for anything else.
+
+    Example:
+        >>> read_spec_file(Path("benchmarks/bench_div2k.toml"))["models"]
+        ['siren', 'finer', 'wire']
+    """
     if path.is_dir():
         raise ConfigError(f"{path}: a folder, not a spec file (to bench the signals in it: --signals {path})")
     if path.exists() and not path.is_file():

@@ -61,12 +61,15 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 class ResultStore:
     """The `results.sqlite` of a benchmark folder.
 
-    Reading a folder without a store gives no rows; the first write (or `create`) makes it.
+    Reading a folder without a store gives no rows; the first write (or `create`) makes it. Reads use
+    read-only connections; a file that is not a store this inrkit reads raises ConfigError, untouched.
 
     Example:
         >>> store = ResultStore("bench-out")  # doctest: +SKIP
         >>> len(store.rows(status="ok"))  # doctest: +SKIP
         18
+        >>> ResultStore("my-photos").rows()  # doctest: +SKIP
+        ConfigError: my-photos/results.sqlite: not an SQLite database; not an inrkit results store ...
     """
 
     FILENAME = "results.sqlite"
