@@ -74,6 +74,7 @@ def stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A Ray head with 2 CPUs on free local ports; its workers can import the test runner module."""
+    ray.shutdown()  # a Ray an earlier test started in this process would take the cases instead
     temp = Path(tempfile.mkdtemp(prefix="inrkit-ray-"))  # short: Ray's socket paths must fit in 107 bytes
     (temp / "modules").mkdir()
     (temp / "modules" / f"{RUNNER_MODULE}.py").write_text(RUNNER)
