@@ -28,7 +28,7 @@ from .models.base import Backbone
 from .models.registry import RECIPE_NAMES
 from .samplers import Batch, make_sampler, samples_per_step, teaching_batches
 from .signals import KINDS, Signal, get_kind
-from .utils import resolve_device, seed_everything
+from .utils import check_seed, resolve_device, seed_everything
 
 DEFAULT_STEPS = 2000
 SECONDS_CAP = 10**9  # steps of a fit whose only budget is time
@@ -129,8 +129,11 @@ class FitConfig:
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
         if sum(v is not None for v in (self.steps, self.epochs, self.samples)) > 1:
             raise ConfigError("give one budget: steps, epochs or samples (seconds may cap any of them)")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
+        check_seed(self.seed)
+        for name in ("lr", "target_psnr"):  # NaN and inf pass a plain `> 0`
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                raise ConfigError(f"{name.replace('_', '-')} must be a finite number above 0, got {value!r}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
 

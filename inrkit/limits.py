@@ -7,6 +7,10 @@ way out: users who mean it raise the limit with the environment variable `INRKIT
 
 A "sample" is one coordinate of the signal: a pixel, an audio sample, a voxel, a pixel of one
 video frame. Channels do not count.
+
+Models are bounded the same way: `--params 1e12` or `--width 1000000` would ask for terabytes, so a
+model's real-number count is checked (on torch's meta device, no memory) against `max_params()`;
+`INRKIT_MAX_PARAMS` raises it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,28 @@ from .errors import ConfigError, InrkitError
 
 DEFAULT_MAX_SAMPLES = 2**26  # 67 M: an 8192² image, 25 min of 44.1 kHz audio, a 406³ volume
 ENV_VAR = "INRKIT_MAX_SAMPLES"
+# 67 M real numbers: 256 MB of float32 weights, about 1 GB with gradients and Adam's two moments;
+# 4x the largest hash grid a recipe builds, far above any MLP an INR paper fits.
+DEFAULT_MAX_PARAMS = 2**26
+PARAMS_ENV_VAR = "INRKIT_MAX_PARAMS"
+# The largest whole number an option, seed or count may hold: torch seeds are 64-bit and SQLite (the
+# bench store) integers signed 64-bit, so a 23-digit seed or step count has no meaning anywhere.
+MAX_INT = 2**63 - 1
+# A depth past this is a typo: every layer is a module, so even counting a billion on the meta device hangs.
+MAX_LAYERS = 1024
+
+
+def _env_limit(name: str, default: int, unit: str) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of {unit}, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
 
 
 def max_samples() -> int:
@@ -28,16 +54,35 @@ def max_samples() -> int:
         >>> max_samples() >= 2**20
         True
     """
-    raw = os.environ.get(ENV_VAR)
-    if raw is None:
-        return DEFAULT_MAX_SAMPLES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{ENV_VAR} must be a whole number of samples, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{ENV_VAR} must be at least 1, got {value}")
-    return value
+    return _env_limit(ENV_VAR, DEFAULT_MAX_SAMPLES, "samples")
+
+
+def max_params() -> int:
+    """The most real numbers a model may hold (`INRKIT_MAX_PARAMS` overrides).
+
+    Example:
+        >>> max_params() >= 2**20
+        True
+    """
+    return _env_limit(PARAMS_ENV_VAR, DEFAULT_MAX_PARAMS, "parameters")
+
+
+def check_params(count: int, what: str, error: type[InrkitError] = ConfigError) -> int:
+    """Refuse a parameter count over `max_params()`; `what` names the model or option in the message.
+
+    Example:
+        >>> check_params(200_000, "--params")
+        200000
+        >>> check_params(10**12, "--params")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ConfigError: --params asks for 1,000,000,000,000 parameters, over the limit of 67,108,864 (...)
+    """
+    limit = max_params()
+    if count > limit:
+        raise error(f"{what} asks for {count:,} parameters, over the limit of {limit:,} "
+                    f"(set {PARAMS_ENV_VAR} to allow more)")
+    return count
 
 
 def check_shape(shape: Sequence[int], what: str, error: type[InrkitError] = ConfigError) -> tuple[int, ...]:
@@ -52,7 +97,7 @@ def check_shape(shape: Sequence[int], what: str, error: type[InrkitError] = Conf
         >>> check_shape((12000, 12000), "the image")
         Traceback (most recent call last):
         ...
-        inrkit.errors.ConfigError: the image is 12000×12000 = 144,000,000 samples, over the limit of 67,108,864 (set INRKIT_MAX_SAMPLES to allow more)
+        inrkit.errors.ConfigError: the image is 12000×12000 = 144,000,000 samples, over the limit of 67,108,864 (...)
     """
     sides = tuple(shape)
     if not sides or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sides):

@@ -9,6 +9,7 @@ falling linearly to 0. The result is an ordinary weights file: `fit_many(..., in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from .members import build_members, member_losses
 from .models import create_model
 from .models.base import Backbone
 from .signals import Signal
-from .utils import resolve_device, seed_everything
+from .utils import check_seed, resolve_device, seed_everything
 
 
 @dataclass
@@ -56,6 +57,9 @@ class MetaConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 < self.outer_lr <= 1:
             raise ConfigError(f"outer-lr must lie in (0, 1], got {self.outer_lr}")
+        if self.inner_lr is not None and not 0 < self.inner_lr < math.inf:
+            raise ConfigError(f"inner-lr must be a finite number above 0, got {self.inner_lr}")
+        check_seed(self.seed)
 
 
 def meta_learn(signals: Sequence[Signal], model: str | Callable[[Signal], Backbone],

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, MissingDependency
+from .limits import MAX_INT
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -36,6 +37,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device 'mps' requested but MPS is not available; use --device cpu or auto")
     return dev
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A seed as a whole number from 0 to MAX_INT, or ConfigError naming `name`.
+
+    Example:
+        >>> check_seed(7)
+        7
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_INT:
+        raise ConfigError(f"{name} must be a whole number from 0 to {MAX_INT}, got {seed!r}")
+    return seed
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -119,6 +119,31 @@ BAD = [
     (["bench", "-s", "{img}", "--params", "-1"], "--params"),
     (["bench", "report", "{tmp}"], "is it a benchmark folder"),
     (["nosuchcommand"], "No such command"),
+    # numbers past any meaning: 64-bit seeds and counts, parameter and output limits, ranges in the parser
+    (["fit", "{img}", "--seed", "12345678901234567890123"], "--seed"),
+    (["fit", "{img}", "--steps", "99999999999999999999999"], "--steps"),
+    (["fit", "{img}", "--params", "1e12"], "over the limit"),
+    (["fit", "{img}", "--budget", "steps=1e30"], "--budget steps must be positive and at most"),
+    (["fit", "{img}", "--lr-decay", "2"], "--lr-decay"),
+    (["fit", "{img}", "--threads", "100000"], "--threads"),
+    (["fit", "{img}", "--layers", "100000"], "--layers"),
+    (["fit", "{img}", "--size", "100000x100000"], "over the limit"),
+    (["fit-many", "{tmp}", "--seed", "12345678901234567890123"], "--seed"),
+    (["fit-many", "{tmp}", "--width", "0"], "--width"),
+    (["meta-learn", "{tmp}", "--width", "0"], "--width"),
+    (["meta-learn", "{tmp}", "--layers", "-1"], "--layers"),
+    (["meta-learn", "{tmp}", "--inner-lr", "nan"], "--inner-lr"),
+    (["meta-learn", "{tmp}", "--outer-lr", "2"], "--outer-lr"),
+    (["meta-learn", "{tmp}", "--outer-steps", "0"], "--outer-steps"),
+    (["meta-learn", "{tmp}", "--seed", "-1"], "--seed"),
+    (["meta-learn", "{tmp}", "--params", "1e12"], "over the limit"),
+    (["render", "{run}", "--res", "0"], "--res"),
+    (["render", "{run}", "--size", "100000x100000"], "over the limit"),
+    (["export", "{run}", "--qat-steps", "99999999999999999999999"], "--qat-steps"),
+    (["rd", "{img}", "--params", "2k,1e12"], "over the limit"),
+    (["bench", "-s", "{img}", "--seeds", "12345678901234567890123"], "--seeds must be from 0"),
+    (["bench", "-s", "{img}", "--seeds", "0,x"], "cannot read --seeds"),
+    (["bench", "-s", "{img}", "--workers", "100000"], "--workers"),
 ]
 
 
@@ -183,3 +208,17 @@ def test_version_and_completion() -> None:
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.stdout.strip() == f"inrkit {__version__}"
     assert "--install-completion" in runner.invoke(app, ["--help"], env=WIDE).stdout
+
+
+def test_library_refuses_the_numbers_the_cli_refuses() -> None:
+    from inrkit import FitConfig, create_model
+    from inrkit.errors import ConfigError, ModelError
+
+    for bad in ({"seed": 2**64}, {"seed": -1}, {"lr": float("inf")}, {"lr": float("nan")},
+                {"target_psnr": float("inf")}):
+        with pytest.raises(ConfigError):
+            FitConfig(**bad)
+    for bad in ({"hidden_features": 0}, {"hidden_features": -1}, {"hidden_layers": -1}, {"hidden_layers": 10**9},
+                {"hidden_features": 10**7}, {"hidden_features": 10**12}, {"params": 10**12}):
+        with pytest.raises(ModelError):
+            create_model("siren", 2, 3, **bad)

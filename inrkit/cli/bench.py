@@ -14,7 +14,19 @@ import typer
 from typer.core import TyperGroup
 
 from .. import progress
-from .common import DEVICE_HELP, console, friendly, kinds_with, loader_size, parse_budget, positive
+from .common import (
+    DEVICE_HELP,
+    MAX_INT,
+    MAX_THREADS,
+    console,
+    friendly,
+    kinds_with,
+    loader_size,
+    parse_budget,
+    parse_seed,
+    positive,
+    split_list,
+)
 
 try:  # typer >= 0.24 vendors click
     from typer._click.exceptions import BadArgumentUsage
@@ -84,7 +96,7 @@ def run(
                                                  show_default=FROM_SPEC + "0")] = None,
     params: Annotated[str | None, typer.Option(help="parameter budget for every model, e.g. 200k",
                                                   show_default=FROM_SPEC + "each recipe's width")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps per fit",
+    steps: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help="optimisation steps per fit",
                                                  show_default=FROM_SPEC + "each recipe's")] = None,
     target_psnr: Annotated[float | None, typer.Option(parser=positive, help="stop each fit at this PSNR; "
                                                          "time to reach it", show_default=FROM_SPEC + "none")] = None,
@@ -98,7 +110,7 @@ def run(
                                                 show_default=FROM_SPEC + "as loaded")] = None,
     out: Annotated[Path | None, typer.Option(help="results folder", show_default=FROM_SPEC + "bench")] = None,
     device: Annotated[str | None, typer.Option(help=DEVICE_HELP, show_default=FROM_SPEC + "auto")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="cases at once, each in its own process",
+    workers: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="cases at once, each in its own process",
                                                    show_default=FROM_SPEC + "1")] = None,
     executor: Annotated[str | None, typer.Option(help="local or ray", show_default=FROM_SPEC + "local")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address",
@@ -118,12 +130,8 @@ def run(
     """Run (or resume) a benchmark; finished cases are skipped, so re-run the same command after a kill."""
     from ..bench.runner import run_benchmark
     from ..bench.spec import load_spec, make_spec
-    from ..errors import ConfigError
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
-    except ValueError:
-        raise ConfigError(f"cannot read --seeds {seeds!r}; write e.g. 0,1,2") from None
+    seed_list = split_list(seeds, parse_seed) if seeds else None
     flags = {"signals": _split(signals), "models": _split(models), "seeds": seed_list,
              "params": parse_budget(params),
              "steps": steps, "target_psnr": target_psnr, "out": str(out) if out else None, "device": device,
@@ -131,6 +139,8 @@ def run(
              "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
              "published": None if published else False}
     if preset and spec:
+        from ..errors import ConfigError
+
         raise ConfigError("give a spec file or --preset, not both")
     if preset:
         bench, note = _preset(preset, data, protocol, flags)

@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from ..errors import ConfigError, InrkitError
+from ..limits import MAX_INT, MAX_LAYERS, check_params, check_shape
 from ..progress import clean_warnings
 from ..signals import KINDS, get_kind
 
@@ -29,6 +30,7 @@ _NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())  # older click prints 
 console = Console()
 err_console = Console(stderr=True)
 DEVICE_HELP = "auto, cpu, cuda or mps"
+MAX_THREADS = 1024  # CPU threads or worker processes: more than any machine has is a typo, and would spawn them
 
 
 def error_line(message: str) -> None:
@@ -98,6 +100,11 @@ def non_negative(text: str) -> float:
     return _number(text, lambda v: v >= 0, "a finite number of 0 or more")
 
 
+def factor(text: str) -> float:
+    """A factor in (0, 1] (a learning-rate decay, Reptile's outer step)."""
+    return _number(text, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
+
+
 def fraction(text: str) -> float:
     """A fraction in [0, 1) (pruning)."""
     return _number(text, lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
@@ -120,7 +127,7 @@ def parse_size(text: str | None, name: str = "--size", max_dims: int = 3) -> tup
         raise ConfigError(f"{name} {text!r} has {len(size)} sides; write it as N or HxW")
     if min(size) < 1:
         raise ConfigError(f"{name} must be positive, got {text!r}")
-    return size
+    return check_shape(size, name)  # 100000x100000 is refused here, before any loader or renderer sees it
 
 
 def loader_size(text: str | None, name: str) -> int | tuple[int, int] | None:
@@ -139,7 +146,7 @@ def parse_budget(text: str | None, name: str = "--params") -> int | None:
         raise ConfigError(f"{name} must be a finite count, got {text!r}") from None
     if count is not None and count < 1:
         raise ConfigError(f"{name} must be a positive count (e.g. 200k), got {text!r}")
-    return count
+    return None if count is None else check_params(count, name)
 
 
 BUDGET_UNITS = ("steps", "epochs", "samples", "seconds")
@@ -160,8 +167,8 @@ def parse_fit_budget(text: str | None) -> dict[str, float]:
         value = float(amount) if unit in ("epochs", "seconds") else parse_count(amount)
     except (ValueError, OverflowError):
         raise ConfigError(f"--budget {unit} must be a number, got {amount!r}") from None
-    if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-        raise ConfigError(f"--budget {unit} must be positive and finite, got {amount!r}")
+    if not (isinstance(value, (int, float)) and 0 < value < float("inf") and value <= MAX_INT):
+        raise ConfigError(f"--budget {unit} must be positive and at most {MAX_INT}, got {amount!r}")
     return {unit: int(value) if unit in ("steps", "samples") else value}
 
 
@@ -176,6 +183,17 @@ def parse_bits(text: str, name: str = "--bits") -> int | None:
     if not 2 <= bits <= 16:
         raise ConfigError(f"{name} must be an integer from 2 to 16 or 'fp16', got {text!r}")
     return bits
+
+
+def parse_seed(text: str, name: str = "--seeds") -> int:
+    """'7' -> 7: a seed, a whole number from 0 to 2**63 - 1 (torch and the bench store hold 64 bits)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise ConfigError(f"cannot read {name} {text!r}; write whole numbers, e.g. 0,1,2") from None
+    if not 0 <= seed <= MAX_INT:
+        raise ConfigError(f"{name} must be from 0 to {MAX_INT}, got {text!r}")
+    return seed
 
 
 def split_list(text: str, parse: Callable[[str], Any]) -> list[Any]:
@@ -250,14 +268,14 @@ def version_callback(value: bool) -> None:
 # The training options `fit`, `fit-many` and `meta-learn` share, spelled once.
 LrOption = Annotated[float | None, typer.Option("--lr", parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")]
-LrDecayOption = Annotated[float | None, typer.Option("--lr-decay", parser=positive,
+LrDecayOption = Annotated[float | None, typer.Option("--lr-decay", parser=factor,
                                                      help="final lr factor, 1 = constant", show_default="the recipe's")]
-BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", min=1, help="samples per step",
+BatchSizeOption = Annotated[int | None, typer.Option("--batch-size", min=1, max=MAX_INT, help="samples per step",
                                                      show_default="the recipe's, else the whole signal")]
 ParamsOption = Annotated[str | None, typer.Option("--params", help="parameter budget, e.g. 200k; solves the width",
                                                   show_default="the recipe's width")]
-WidthOption = Annotated[int | None, typer.Option("--width", min=1, help="hidden width (hidden_features)",
+WidthOption = Annotated[int | None, typer.Option("--width", min=1, max=MAX_INT, help="hidden width (hidden_features)",
                                                  show_default="the recipe's")]
-LayersOption = Annotated[int | None, typer.Option("--layers", min=0, help="hidden layers (hidden_layers)",
-                                                  show_default="the recipe's")]
+LayersOption = Annotated[int | None, typer.Option("--layers", min=0, max=MAX_LAYERS,
+                                                  help="hidden layers (hidden_layers)", show_default="the recipe's")]
 KindOption = Annotated[str | None, typer.Option("--kind", help="signal kind", show_default="from the file suffix")]

@@ -11,6 +11,7 @@ from .. import progress
 from ..errors import ConfigError
 from .common import (
     DEVICE_HELP,
+    MAX_INT,
     console,
     emit_json,
     fraction,
@@ -117,7 +118,7 @@ def rd(
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     params: Annotated[str, typer.Option(help="comma-separated parameter budgets, e.g. 2k,4k,8k")] = "2k,4k,8k",
     bits: Annotated[str, typer.Option(help="comma-separated bit widths (2-16)")] = "8,10,12",
-    steps: Annotated[int, typer.Option(min=1, help="fit steps per model")] = 500,
+    steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fit steps per model")] = 500,
     lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
     crop: Annotated[str | None, typer.Option(help="centre crop to N or HxW before fitting",
@@ -125,7 +126,7 @@ def rd(
     size: Annotated[str | None, typer.Option(help="then resize to N or HxW", show_default="as loaded")] = None,
     out: Annotated[Path, typer.Option(help="folder for rd.json, rd.png and the .inrz files")] = Path("rd"),
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed (init and sampling)")] = 0,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Rate-distortion sweep: model sizes x bit widths over images, against JPEG, WebP and published codecs."""

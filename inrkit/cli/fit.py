@@ -13,6 +13,8 @@ from ..errors import ConfigError
 from . import tables as summary
 from .common import (
     DEVICE_HELP,
+    MAX_INT,
+    MAX_THREADS,
     BatchSizeOption,
     KindOption,
     LayersOption,
@@ -43,7 +45,7 @@ LOAD, RENDER = "load_options", "render_options"
 def fit(
     signal: Annotated[Path, typer.Argument(help="image, audio, video or mesh file")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
-    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps",
+    steps: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help="optimisation steps",
                                                  show_default="the recipe's, else 2000")] = None,
     budget: Annotated[str | None, typer.Option(help="training budget instead of --steps: steps=N, epochs=N, "
                                                   "samples=N or seconds=S", show_default="--steps")] = None,
@@ -53,7 +55,8 @@ def fit(
         = "uniform",
     precision: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16 (autocast)")] = "fp32",
     compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile")] = False,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads", show_default="torch's")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="CPU threads",
+                                                   show_default="torch's")] = None,
     lr: LrOption = None,
     lr_decay: LrDecayOption = None,
     batch_size: BatchSizeOption = None,
@@ -61,7 +64,7 @@ def fit(
     width: WidthOption = None,
     layers: LayersOption = None,
     kind: KindOption = None,
-    seed: Annotated[int, typer.Option(min=0, help="random seed (init and sampling)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed (init and sampling)")] = 0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (e.g. from `inrkit meta-learn`; same "
                                                   "backbone and size)", show_default="a random init")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
@@ -85,12 +88,13 @@ def fit(
     size: Annotated[str | None, typer.Option(help=for_kinds("size", LOAD) + "resize to N or HxW (after --crop)",
                                                 show_default="as loaded")] = None,
     normalize: Annotated[bool, typer.Option(help=for_kinds("normalize", LOAD) + "scale the peak to 1")] = False,
-    frames: Annotated[int | None, typer.Option(min=1, help=for_kinds("frames", LOAD) + "number of frames to take",
+    frames: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help=for_kinds("frames", LOAD) +
+                                                  "number of frames to take",
                                                   show_default="all")] = None,
-    stride: Annotated[int | None, typer.Option(min=1, help=for_kinds("stride", LOAD) + "keep every n-th frame",
-                                                  show_default="1")] = None,
-    start: Annotated[int | None, typer.Option(min=0, help=for_kinds("start", LOAD) + "index of the first frame",
-                                                 show_default="0")] = None,
+    stride: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help=for_kinds("stride", LOAD) +
+                                                  "keep every n-th frame", show_default="1")] = None,
+    start: Annotated[int | None, typer.Option(min=0, max=MAX_INT, help=for_kinds("start", LOAD) +
+                                                 "index of the first frame", show_default="0")] = None,
     eval_res: Annotated[int | None, typer.Option(help=for_kinds("eval_res", LOAD) + "IoU grid resolution (8-512)",
                                                     show_default="128")] = None,
 ) -> None:
@@ -141,10 +145,11 @@ def render(
                                                   show_default="the original")] = None,
     fps: Annotated[float | None, typer.Option(parser=positive, help=for_kinds("fps", RENDER) +
                                                  "frame rate, same duration", show_default="the original")] = None,
-    frames: Annotated[int | None, typer.Option(min=1, help=for_kinds("frames", RENDER) +
+    frames: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help=for_kinds("frames", RENDER) +
                                                   "number of frames over the same duration",
                                                   show_default="the original")] = None,
-    res: Annotated[int | None, typer.Option(help=for_kinds("res", RENDER) + "marching-cubes grid resolution",
+    res: Annotated[int | None, typer.Option(min=8, max=2048, help=for_kinds("res", RENDER) +
+                                               "marching-cubes grid resolution (8-2048)",
                                                show_default="the fit's evaluation grid")] = None,
     out: Annotated[Path | None, typer.Option(help="output file", show_default="next to the weights")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
@@ -152,7 +157,6 @@ def render(
     """Rebuild a model from its weights alone and render the signal at any resolution."""
     from ..export import load
     from ..inference import render as render_signal
-    from ..inference import write_reconstruction
     from ..signals import get_kind
     from ..utils import resolve_device
 

@@ -10,6 +10,7 @@ import typer
 
 from .common import (
     DEVICE_HELP,
+    MAX_INT,
     BatchSizeOption,
     KindOption,
     LayersOption,
@@ -19,6 +20,7 @@ from .common import (
     WidthOption,
     console,
     err_console,
+    factor,
     for_kinds,
     loader_size,
     parse_budget,
@@ -31,7 +33,8 @@ def fit_many(
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     out: Annotated[Path, typer.Option(help="dataset folder (fields.safetensors + index.json); "
                                       "re-run to resume")] = Path("fields"),
-    steps: Annotated[int | None, typer.Option(min=1, help="optimisation steps", show_default="the recipe's")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help="optimisation steps",
+                                                 show_default="the recipe's")] = None,
     lr: LrOption = None,
     lr_decay: LrDecayOption = None,
     batch_size: BatchSizeOption = None,
@@ -39,11 +42,12 @@ def fit_many(
     width: WidthOption = None,
     layers: LayersOption = None,
     kind: KindOption = None,
-    seed: Annotated[int, typer.Option(min=0, help="base random seed (each file adds its own offset)")] = 0,
-    seeds: Annotated[int, typer.Option(min=1, help="fits per file, each with its own seed")] = 1,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="base random seed (each file adds its own offset)")] = 0,
+    seeds: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fits per file, each with its own seed")] = 1,
     init: Annotated[str, typer.Option(help="random (per member), shared (one for all) or a weights FILE "
                                            "(e.g. from `inrkit meta-learn`)")] = "random",
-    chunk: Annotated[int, typer.Option(min=1, help="members trained together; each finished chunk is saved")] = 64,
+    chunk: Annotated[int, typer.Option(min=1, max=MAX_INT, help="members trained together; each finished chunk "
+                                                                "is saved")] = 64,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     target_psnr: Annotated[float | None, typer.Option(parser=positive, help="a member stops once this PSNR (dB) "
                                                          "is reached", show_default="run every step")] = None,
@@ -83,21 +87,20 @@ def meta_learn(
     source: Annotated[str, typer.Argument(help="a folder of same-shaped signals, or a glob")],
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     out: Annotated[Path, typer.Option(help="weights file of the learned init")] = Path("init.safetensors"),
-    outer_steps: Annotated[int, typer.Option(help="init updates")] = 300,
-    inner_steps: Annotated[int, typer.Option(help="Adam steps per signal between updates")] = 10,
-    inner_lr: Annotated[float | None, typer.Option(help="inner learning rate",
+    outer_steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="init updates")] = 300,
+    inner_steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="Adam steps per signal between updates")] = 10,
+    inner_lr: Annotated[float | None, typer.Option(parser=positive, help="inner learning rate",
                                                       show_default="the recipe's")] = None,
-    meta_batch: Annotated[int, typer.Option(help="signals fitted together per update")] = 8,
-    outer_lr: Annotated[float, typer.Option(help="first step toward the fitted weights (falls to 0)")] = 1.0,
+    meta_batch: Annotated[int, typer.Option(min=1, max=MAX_INT, help="signals fitted together per update")] = 8,
+    outer_lr: Annotated[float, typer.Option(parser=factor, help="first step toward the fitted weights "
+                                                                "(0 to 1, falls to 0)")] = 1.0,
     params: ParamsOption = None,
-    width: Annotated[int | None, typer.Option(help="hidden width (hidden_features)",
-                                                 show_default="the recipe's")] = None,
-    layers: Annotated[int | None, typer.Option(help="hidden layers (hidden_layers)",
-                                                  show_default="the recipe's")] = None,
+    width: WidthOption = None,
+    layers: LayersOption = None,
     kind: KindOption = None,
     crop: Annotated[str | None, typer.Option(help="images: centre crop N or HxW", show_default="no crop")] = None,
     size: Annotated[str | None, typer.Option(help="resize every signal to HxW", show_default="as loaded")] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed")] = 0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -112,6 +115,8 @@ def meta_learn(
                         outer_lr=outer_lr, seed=seed, device=device, progress=not quiet)
     options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
                if v is not None}
+    budget = parse_budget(params)  # every option is checked before any file is read
+
     def warn(line: str) -> None:
         err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
 
@@ -120,7 +125,6 @@ def meta_learn(
         from ..errors import ConfigError
 
         raise ConfigError(f"{source}: none of the files could be read")
-    budget = parse_budget(params)
     init = learn([s for _, s in loaded], lambda s: create_model(model, signal=s, params=budget, hidden_features=width,
                                                                hidden_layers=layers), config)
     save(init, out, extra={"meta_learned": {"signals": len(loaded), "source": str(source), **vars(config)}})

@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import fnmatch
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..limits import MAX_LAYERS, check_params, max_params
 from ..signals import KINDS, SignalInfo
 from ..utils import count_params
 from .base import Backbone, ModelInfo
@@ -197,8 +199,8 @@ def _build(entry: ModelEntry, kwargs: dict[str, Any], device: torch.device | str
     try:
         with torch.device(device) if device is not None else contextlib.nullcontext():
             return entry.cls(**kwargs)
-    except TypeError as exc:
-        raise ModelError(f"{entry.name}: {exc}") from exc
+    except TypeError as exc:  # torch's messages may carry a C++ stack: keep the first line
+        raise ModelError(f"{entry.name}: {(str(exc).strip().splitlines() or ['bad arguments'])[0]}") from exc
 
 
 def solve_width(entry: ModelEntry, kwargs: dict[str, Any], params: int, tolerance: float = 0.05) -> int:
@@ -259,16 +261,49 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
     if in_features is None or out_features is None:
         raise ModelError("create_model needs in_features and out_features, or a signal")
     recipe_name, recipe = recipe, entry.recipe(kind, recipe)
-    kwargs = {**recipe.model_kwargs(info), **{k: v for k, v in overrides.items() if v is not None},
-              "in_features": int(in_features), "out_features": int(out_features)}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    _check_sizes(name, {**overrides, "in_features": in_features, "out_features": out_features})
+    kwargs = {**recipe.model_kwargs(info), **overrides, "in_features": int(in_features),
+              "out_features": int(out_features)}
     if params is not None:
-        if params <= 0:
-            raise ModelError(f"parameter budget must be positive, got {params}")
+        if isinstance(params, bool) or not isinstance(params, numbers.Real) or not 0 < params < math.inf:
+            raise ModelError(f"parameter budget must be a positive number, got {params!r}")
+        check_params(int(params), "the parameter budget", error=ModelError)
         kwargs[entry.width_arg] = solve_width(entry, kwargs, int(params))
+    _check_count(entry, kwargs)
     loss = loss or recipe.loss or (KINDS[kind].loss if kind in KINDS else "mse")
     if loss not in LOSS_NAMES:
         raise ModelError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
     return rebuild(ModelInfo(name, kind, kwargs, loss, recipe_name), info if isinstance(info, SignalInfo) else None)
+
+
+# The shared constructor vocabulary and the least each may be.
+SIZE_ARGS = {"in_features": 1, "out_features": 1, "hidden_features": 1, "hidden_layers": 0}
+
+
+def _check_sizes(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a width, depth or feature count that is not a whole number in range, before building."""
+    for key, low in SIZE_ARGS.items():
+        value = kwargs.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ModelError(f"{name}: {key} must be a whole number of {low} or more, got {value!r}")
+    if kwargs.get("hidden_layers", 0) > MAX_LAYERS:
+        raise ModelError(f"{name}: hidden_layers must be at most {MAX_LAYERS}, got {kwargs['hidden_layers']}")
+    if kwargs.get("hidden_features", 0) > max_params():  # one row of the first layer alone is over the limit
+        check_params(kwargs["hidden_features"], f"{name} with hidden_features={kwargs['hidden_features']}",
+                     error=ModelError)
+
+
+def _check_count(entry: ModelEntry, kwargs: dict[str, Any]) -> None:
+    """Refuse a model over the parameter limit, counted on the meta device (no memory) before it is built."""
+    try:  # every registered backbone builds on meta (solve_width relies on it too)
+        count = count_params(_build(entry, kwargs, device="meta"))
+    except (RuntimeError, ValueError, OverflowError) as exc:  # e.g. a width whose tensor size overflows
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise ModelError(f"{entry.name}: cannot be built with these arguments ({reason})") from exc
+    check_params(count, f"{entry.name} with these arguments", error=ModelError)
 
 
 def rebuild(info: ModelInfo, signal_info: SignalInfo | None = None) -> Backbone:
