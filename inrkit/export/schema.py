@@ -106,6 +106,10 @@ def _names(allowed: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys("null" if t is type(None) else t.__name__ for t in allowed))
 
 
+def _or(value: Any, default: str) -> Any:
+    return default if value is None else value
+
+
 def check_model(value: Any, source: str, field: str = "model") -> ModelInfo:
     """The model record: a registered name, its kind, loss, recipe and typed, capped constructor arguments.
 
@@ -119,10 +123,17 @@ def check_model(value: Any, source: str, field: str = "model") -> ModelInfo:
     """
     record = mapping(value, source, field)
     name = text(record.get("name"), source, f"{field}.name", MODELS)
-    kind = text(record.get("kind", "image"), source, f"{field}.kind", KINDS)
-    loss = text(record.get("loss", "mse"), source, f"{field}.loss", LOSS_NAMES)
-    recipe = text(record.get("recipe", "authors"), source, f"{field}.recipe", RECIPE_NAMES)
-    kwargs = mapping(record.get("kwargs", {}), source, f"{field}.kwargs")
+    # Older files may lack (or hold null for) kind, loss and recipe: the defaults ModelInfo.from_dict gives.
+    kind = text(_or(record.get("kind"), "image"), source, f"{field}.kind", KINDS)
+    loss = text(_or(record.get("loss"), "mse"), source, f"{field}.loss", LOSS_NAMES)
+    recipe = text(_or(record.get("recipe"), "authors"), source, f"{field}.recipe", RECIPE_NAMES)
+    kwargs = _check_kwargs(name, mapping(record.get("kwargs", {}), source, f"{field}.kwargs"), source,
+                           f"{field}.kwargs")
+    return ModelInfo(name, kind, kwargs, loss, recipe)
+
+
+def _check_kwargs(name: str, kwargs: dict[str, Any], source: str, field: str) -> dict[str, Any]:
+    """Constructor arguments: each one the backbone takes, of the type it annotates, within the caps."""
     init = MODELS[name].cls.__init__
     try:
         hints = typing.get_type_hints(init)
@@ -133,15 +144,14 @@ def check_model(value: Any, source: str, field: str = "model") -> ModelInfo:
     checked = {}
     for key, val in kwargs.items():
         if (key not in params and not open_ended) or key == "self":
-            raise fail(source, f"{field}.kwargs", f"{name} takes no argument {key!r}")
+            raise fail(source, field, f"{name} takes no argument {key!r}")
         allowed = _allowed(hints.get(key, params[key].annotation if key in params else Any))
-        checked[key] = _kwarg(key, val, allowed, source, f"{field}.kwargs.{key}")
-    for key in ("in_features", "out_features"):
+        checked[key] = _kwarg(key, val, allowed, source, f"{field}.{key}")
+    for key, high in (("in_features", MAX_FEATURES), ("out_features", MAX_CHANNELS)):
         if key not in checked:
-            raise fail(source, f"{field}.kwargs.{key}", "missing")
-    integer(checked["in_features"], source, f"{field}.kwargs.in_features", 1, MAX_FEATURES)
-    integer(checked["out_features"], source, f"{field}.kwargs.out_features", 1, MAX_CHANNELS)
-    return ModelInfo(name, kind, checked, loss, recipe)
+            raise fail(source, f"{field}.{key}", "missing")
+        integer(checked[key], source, f"{field}.{key}", 1, high)
+    return checked
 
 
 def check_signal(value: Any, source: str, model: ModelInfo, field: str = "signal") -> SignalInfo | None:
@@ -181,7 +191,9 @@ def check_signal(value: Any, source: str, model: ModelInfo, field: str = "signal
         raise fail(source, f"{field}.data_range", f"low must be below high, got {data_range}")
     _check_meta(meta, source, f"{field}.meta")
     for what, ours, theirs in (("coordinate dimensions", in_features, model.kwargs["in_features"]),
-                               ("channels", channels, model.kwargs["out_features"])):
+                               ("channels", channels, model.kwargs["out_features"]),
+                               ("shape's dimensions", len(shape) or in_features, in_features),
+                               (f"coordinate dimensions of a {kind}", KINDS[kind].coord_dims, in_features)):
         if ours != theirs:
             raise fail(source, field, f"{what} {ours} disagree with the model's {theirs}")
     return SignalInfo(kind, tuple(shape), channels, (low, high), meta)
