@@ -188,3 +188,65 @@ def test_cli_rd_writes_rd_json_and_a_failed_size_does_not_stop_the_sweep(tmp_pat
     assert result.exit_code == 0, result.output
     rd = json.loads((out / "rd.json").read_text())
     assert list(rd["per_image"]) == ["grad-600"] and (out / "rd.png").stat().st_size > 0
+
+
+def test_per_layer_widths_are_stored_per_tensor(tiny, tmp_path) -> None:
+    sig, model = tiny
+    spec = QuantSpec(bits=4, layer_bits=(("net.0.linear.weight", 9),))
+    data, state = encode(model, spec)
+    from inrkit.export.inrz import parse
+
+    header = parse(data)[0]
+    names = list(model.state_dict())
+    widths = {name: entry[2] for name, entry in zip(names, header["tensors"])}
+    assert widths["net.0.linear.weight"] == 9 and widths["net.1.linear.weight"] == 4
+    decoded = decompress(_write(tmp_path / "l.inrz", data))
+    assert torch.equal(decoded.state_dict()["net.0.linear.weight"], state["net.0.linear.weight"])
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_max_loss_search_keeps_the_loss_and_shrinks_the_file(tiny, tmp_path) -> None:
+    from inrkit.export.search import search_compress
+
+    sig, model = tiny
+    full = compress(model, tmp_path / "16.inrz", bits=16, signal=sig)
+    found = search_compress(model, tmp_path / "s.inrz", max_loss=0.3, signal=sig, qat_steps=10, max_qat_runs=1)
+    assert found.float_metrics["psnr"] - found.metrics["psnr"] <= 0.3
+    assert found.bytes == (tmp_path / "s.inrz").stat().st_size < full.bytes
+    assert decompress(tmp_path / "s.inrz").state_dict().keys() == model.state_dict().keys()
+
+
+def test_target_bpp_search_stays_under_the_target_or_names_the_nearest(tiny, tmp_path) -> None:
+    from inrkit.export.search import search_compress
+
+    sig, model = tiny
+    eight = compress(model, tmp_path / "8.inrz", bits=8, signal=sig)
+    found = search_compress(model, tmp_path / "t.inrz", target_bpp=eight.bpp * 0.8, signal=sig, qat_steps=5,
+                            max_qat_runs=1)
+    assert found.bpp <= eight.bpp * 0.8 and (tmp_path / "t.inrz").stat().st_size == found.bytes
+    with pytest.raises(ExportError, match="nearest: .* bpp"):
+        search_compress(model, tmp_path / "none.inrz", target_bpp=0.01, signal=sig, qat_steps=0)
+    assert not (tmp_path / "none.inrz").exists()
+
+
+def test_cli_export_targets_refuse_bad_combinations(tiny, tmp_path) -> None:
+    from inrkit import save
+
+    sig, model = tiny
+    save(model, tmp_path / "m.safetensors")
+    from PIL import Image
+
+    pixels = np.asarray(sig.values).reshape(16, 16, 3)
+    Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "sig.png")
+    runner = CliRunner()
+    both = runner.invoke(app, ["export", str(tmp_path / "m.safetensors"), "--bits", "8", "--max-loss", "0.1"])
+    assert both.exit_code == 2 and "one of --bits, --max-loss and --target-bpp" in both.output
+    out = tmp_path / "x.inrz"
+    low = runner.invoke(app, ["export", str(tmp_path / "m.safetensors"), "--target-bpp", "0.01", "--qat-steps", "0",
+                              "--signal", str(tmp_path / "sig.png"), "--out", str(out), "--quiet"])
+    assert low.exit_code == 2 and "nearest" in low.output and len(low.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -11,7 +11,8 @@ from .common import OneLineErrors, friendly, version_callback
 
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fit implicit neural representations to images, audio, video and 3-D shapes.")
-for command in (fit.fit, fit.render, fit.models, export.export, export.decode, export.rd):
+for command in (fit.fit, fit.render, fit.models, export.export, export.decode, export.rd, export.compress,
+                export.decompress):
     app.command()(friendly(command))
 app.command("eval")(friendly(fit.eval_))
 app.add_typer(bench.bench_app, name="bench")

@@ -1,4 +1,4 @@
-"""`inrkit export`, `inrkit decode` and `inrkit rd`: parse options, call the compression API, print a summary."""
+"""`inrkit export`, `decode`, `rd`, `compress` and `decompress`: parse options, call the compression API, print."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .common import (
     emit_json,
     fraction,
     loader_size,
+    non_negative,
     parse_bits,
     parse_budget,
     positive,
@@ -35,13 +36,19 @@ def _print(rows: dict[str, str], title: str) -> None:
 
 def export(
     weights: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
-    bits: Annotated[str, typer.Option(help="weight bit width 2-16, or fp16")] = "8",
+    bits: Annotated[str | None, typer.Option(help="weight bit width 2-16, or fp16", show_default="8")] = None,
+    max_loss: Annotated[float | None, typer.Option(parser=non_negative, help="smallest file losing at most this "
+                                                      "many dB PSNR (searches width, per-channel, QAT)")] = None,
+    target_bpp: Annotated[float | None, typer.Option(parser=positive, help="best PSNR in a file of at most this "
+                                                        "many bits per sample (searches width, pruning, QAT)")] = None,
     per_channel: Annotated[bool, typer.Option(help="one scale per output channel")] = False,
     prune: Annotated[float, typer.Option(parser=fraction, help="fraction of smallest weights set to zero")] = 0.0,
     buffer_bits: Annotated[str, typer.Option(help="bit width of fixed buffers (e.g. FFN's B), or fp16")] = "16",
     signal: Annotated[Path | None, typer.Option(help="the signal, for quality and QAT",
                                                    show_default="the one the weights name, if still there")] = None,
-    qat_steps: Annotated[int, typer.Option(min=0, help="quantisation-aware fine-tuning steps")] = 0,
+    qat_steps: Annotated[int | None, typer.Option(min=0, max=MAX_INT, help="quantisation-aware fine-tuning steps "
+                                                  "(per QAT run of a --max-loss/--target-bpp search)",
+                                                  show_default="0; 100 per run for a target")] = None,
     qat_lr: Annotated[float | None, typer.Option(parser=positive, help="QAT learning rate",
                                                     show_default="recipe lr / 10")] = None,
     out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
@@ -51,22 +58,34 @@ def export(
 ) -> None:
     """Quantise and entropy-code fitted weights into one .inrz file; print its size, bpp and quality."""
     from ..export import compress, load
+    from ..export.search import search_compress
     from ..utils import resolve_device
 
-    weight_bits, fixed_bits = parse_bits(bits), parse_bits(buffer_bits, "--buffer-bits")
+    goals = [name for name, value in (("--bits", bits), ("--max-loss", max_loss), ("--target-bpp", target_bpp))
+             if value is not None]
+    if len(goals) > 1:
+        raise ConfigError(f"give one of --bits, --max-loss and --target-bpp, not {' and '.join(goals)}")
+    weight_bits, fixed_bits = parse_bits(bits or "8"), parse_bits(buffer_bits, "--buffer-bits")
     model = load(weights, device=resolve_device(device))
     folder = weights if weights.is_dir() else weights.parent
-    target = out or folder / f"model-{bits}bit{'-pc' if per_channel else ''}.inrz"
+    label = (f"loss{max_loss:g}dB" if max_loss is not None else f"{target_bpp:g}bpp" if target_bpp is not None
+             else f"{bits or 8}bit{'-pc' if per_channel else ''}")
+    target = out or folder / f"model-{label}.inrz"
     with progress.quiet(quiet):
-        stats = compress(model, target, weight_bits, per_channel=per_channel, prune=prune, buffer_bits=fixed_bits,
-                         signal=signal, qat_steps=qat_steps, qat_lr=qat_lr)
+        if max_loss is None and target_bpp is None:
+            stats = compress(model, target, weight_bits, per_channel=per_channel, prune=prune,
+                             buffer_bits=fixed_bits, signal=signal, qat_steps=qat_steps or 0, qat_lr=qat_lr)
+        else:
+            stats = search_compress(model, target, max_loss=max_loss, target_bpp=target_bpp, signal=signal,
+                                    qat_steps=100 if qat_steps is None else qat_steps, qat_lr=qat_lr)
     if json_:
         emit_json(stats.to_dict())
         return
     rows = {"file": stats.path, "bytes": f"{stats.bytes:,}", "parameters": f"{stats.params:,}",
             "bits / parameter": f"{stats.bits_per_param:.3f}",
             "bpp (bits / sample)": f"{stats.bpp:.4f}" if stats.bpp is not None else "n/a",
-            "coders": ", ".join(f"{k}×{v}" for k, v in sorted(stats.coders.items()))}
+            "coders": ", ".join(f"{k}×{v}" for k, v in sorted(stats.coders.items())),
+            "setting": _setting(stats.spec)}
     for key, value in stats.metrics.items():
         if isinstance(value, float):
             before = stats.float_metrics.get(key)
@@ -74,6 +93,13 @@ def export(
     if not stats.metrics:
         rows["quality"] = "not measured: pass --signal"
     _print(rows, title="compressed")
+
+
+def _setting(spec: dict) -> str:
+    """The knobs a file was stored with, in words."""
+    widths = sorted({spec["bits"], *[b for _, b in spec.get("layer_bits", ())]}, key=lambda b: b or 99)
+    text = "/".join(str(b or "fp16") for b in widths) + " bit" + (" per channel" if spec["per_channel"] else "")
+    return text + (f", prune {spec['prune']:g}" if spec["prune"] else "")
 
 
 def decode(
@@ -145,3 +171,54 @@ def rd(
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
 
+
+def compress(
+    image: Annotated[Path, typer.Argument(help="an image file")],
+    bpp: Annotated[float, typer.Option(help="target bits per pixel of the file (upper bound)")] = 0.3,
+    out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="the image with .inrz")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
+    steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fit steps")] = 300,
+    qat_steps: Annotated[int, typer.Option(min=0, max=MAX_INT, help="steps per QAT run")] = 100,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed")] = 0,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Code an image into an .inrz file of at most --bpp bits per pixel: fit, quantise, entropy-code."""
+    from ..codec import encode_image
+    from ..utils import resolve_device
+
+    if not bpp > 0:
+        raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
+    resolve_device(device)
+    with progress.quiet(quiet):
+        result = encode_image(image, out or image.with_suffix(".inrz"), bpp, model=model, steps=steps,
+                              qat_steps=qat_steps, seed=seed, device=device, progress=not quiet)
+    stats = result.stats
+    if json_:
+        emit_json({**stats.to_dict(), "model": result.model, "steps": result.steps,
+                   "encode_seconds": result.encode_seconds})
+        return
+    _print({"file": stats.path, "bytes": f"{stats.bytes:,}", "bpp": f"{stats.bpp:.4f}",
+            "psnr": f"{stats.metrics['psnr']:.2f} dB", "model": f"{result.model}, {stats.params:,} parameters",
+            "setting": _setting(stats.spec), "encode time": f"{result.encode_seconds:.1f} s"}, title="compressed")
+
+
+def decompress(
+    file: Annotated[Path, typer.Argument(help="an .inrz file written by `inrkit compress`")],
+    out: Annotated[Path | None, typer.Option(help="the image file", show_default="the .inrz file with .png")] = None,
+    json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Decode an .inrz image back to pixels (PNG unless --out names another format)."""
+    import time
+
+    from ..codec import decode_image
+
+    start = time.perf_counter()
+    array, target = decode_image(file, out)
+    seconds = time.perf_counter() - start
+    if json_:
+        emit_json({"wrote": target, "shape": list(array.shape), "decode_seconds": seconds})
+        return
+    _print({"wrote": str(target), "image": " x ".join(map(str, array.shape)), "decode time": f"{seconds:.2f} s"},
+           title="decompressed")

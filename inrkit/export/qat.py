@@ -28,14 +28,15 @@ from .quantize import FakeQuant, QuantSpec, prune_mask, real_view
 def _attach(model: nn.Module, spec: QuantSpec) -> list[tuple[nn.Module, str, torch.Tensor | None]]:
     """Fake-quantise every trained parameter; returns (module, name, prune mask) for each."""
     attached = []
-    for module in list(model.modules()):
+    for prefix, module in list(model.named_modules()):
         for name, p in list(module._parameters.items()):
             if p is None or not p.requires_grad:
                 continue
             mask = None
             if spec.prune > 0 and p.dim() > 1:
                 mask = prune_mask(real_view(p), spec.prune)
-            parametrize.register_parametrization(module, name, FakeQuant(spec, mask), unsafe=True)
+            bits = spec.bits_for(f"{prefix}.{name}" if prefix else name)
+            parametrize.register_parametrization(module, name, FakeQuant(spec, mask, bits), unsafe=True)
             attached.append((module, name, mask))
     return attached
 

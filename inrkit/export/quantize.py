@@ -8,7 +8,7 @@ Complex tensors are quantised as their (..., 2) real view.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -25,12 +25,15 @@ class QuantSpec:
         per_channel: one scale per output channel (dim 0) instead of one per tensor.
         prune: fraction (0-1) of each tensor's smallest-magnitude weights set to zero first.
         buffer_bits: bit width of non-trainable float buffers (e.g. FFN's random B), None for float16.
+        layer_bits: (state-dict name, bits) pairs that override `bits` for single weight tensors
+            (per-layer bit allocation); the .inrz tensor table records each tensor's own width.
     """
 
     bits: int | None = 8
     per_channel: bool = False
     prune: float = 0.0
     buffer_bits: int | None = 16
+    layer_bits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("bits", "buffer_bits"):
@@ -39,6 +42,23 @@ class QuantSpec:
                 raise ConfigError(f"{name.replace('_', '-')} must be an integer from 2 to 16 (or fp16), got {value!r}")
         if not 0.0 <= self.prune < 1.0:
             raise ConfigError(f"prune must be a fraction in [0, 1), got {self.prune}")
+        for name, value in self.layer_bits:
+            if not (isinstance(value, int) and 2 <= value <= 16):
+                raise ConfigError(f"bits of {name} must be an integer from 2 to 16, got {value!r}")
+
+    def bits_for(self, name: str) -> int | None:
+        """The bit width of the trained tensor `name`: its own override, else `bits`.
+
+        Example:
+            >>> QuantSpec(bits=6, layer_bits=(("net.0.linear.weight", 8),)).bits_for("net.0.linear.weight")
+            8
+        """
+        return dict(self.layer_bits).get(name, self.bits)
+
+    def with_bits(self, name: str, bits: int) -> QuantSpec:
+        """A copy in which tensor `name` is stored at `bits`."""
+        table = {**dict(self.layer_bits), name: bits}
+        return replace(self, layer_bits=tuple(sorted(table.items())))
 
 
 def real_view(t: torch.Tensor) -> torch.Tensor:
@@ -95,21 +115,25 @@ def prune_mask(w: torch.Tensor, fraction: float) -> torch.Tensor:
     return w.abs() > threshold
 
 
-def fake_quantize(w: torch.Tensor, spec: QuantSpec, mask: torch.Tensor | None = None) -> torch.Tensor:
+def fake_quantize(w: torch.Tensor, spec: QuantSpec, mask: torch.Tensor | None = None,
+                  bits: int | None = None) -> torch.Tensor:
     """What storage turns w into (float, same dtype/shape), with straight-through gradients.
+
+    `bits` overrides `spec.bits` (a tensor's own width under per-layer allocation).
 
     The forward pass sees the quantised weight, the backward pass treats rounding as the identity,
     so training moves the float weights towards values that survive rounding (QAT).
     """
     real = torch.view_as_real(w) if w.is_complex() else w
     target = real if mask is None else real * mask
+    bits = spec.bits if bits is None else bits
     with torch.no_grad():
-        if spec.bits is None:
+        if bits is None:
             stored = target.half().float()
         else:
-            scale, zero = affine_params(target, spec.bits, spec.per_channel)
-            stored = dequantize(quantize(target, scale, zero, spec.bits, spec.per_channel), scale, zero,
-                                spec.per_channel)
+            per_channel = spec.per_channel and target.dim() > 1
+            scale, zero = affine_params(target, bits, per_channel)
+            stored = dequantize(quantize(target, scale, zero, bits, per_channel), scale, zero, per_channel)
     out = target + (stored.to(real.dtype) - target).detach()
     return torch.view_as_complex(out) if w.is_complex() else out
 
@@ -117,10 +141,10 @@ def fake_quantize(w: torch.Tensor, spec: QuantSpec, mask: torch.Tensor | None = 
 class FakeQuant(nn.Module):
     """A parametrisation (torch.nn.utils.parametrize) applying `fake_quantize` to one parameter."""
 
-    def __init__(self, spec: QuantSpec, mask: torch.Tensor | None = None) -> None:
+    def __init__(self, spec: QuantSpec, mask: torch.Tensor | None = None, bits: int | None = None) -> None:
         super().__init__()
-        self.spec = spec
+        self.spec, self.bits = spec, bits
         self.register_buffer("mask", mask, persistent=False)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return fake_quantize(w, self.spec, self.mask)
+        return fake_quantize(w, self.spec, self.mask, self.bits)

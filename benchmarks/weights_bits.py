@@ -1,0 +1,116 @@
+"""Bits per parameter at a 0.1 dB loss, per backbone, on the demo fit and on a 256² Kodak crop.
+
+Each (signal, backbone) is fitted once (300 steps, seed 0; the demo with the authors' recipe as
+`make demo` does, the Kodak crop with `--recipe fast` where one exists) and
+cached under runs/weights_bits/ (not committed); then stored two ways:
+- "8 bit": plain 8-bit per-tensor post-training quantisation (the old default), and
+- "search": `search_compress(max_loss=0.1)` (widths, per-channel, per-layer widths, QAT runs of
+  100 steps at most 3 times), the same call as `inrkit export --max-loss 0.1`.
+bits/param comes from the .inrz file size. Rows go to benchmarks/results/weights_bits.jsonl as each
+finishes (a re-run skips finished rows) and the table to benchmarks/results/weights_bits.md.
+
+    .venv/bin/python benchmarks/weights_bits.py [--only siren,spder] [--signals demo,kodak]
+
+Note: QAT continues training, so on these short (300-step) fits the stored model can score above
+the float one; the table shows both PSNRs so that the reader can see it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from inrkit import FitConfig, compress, create_model, fit, load, load_signal, save
+from inrkit.errors import InrkitError
+from inrkit.export.search import search_compress
+
+ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "data" / "kodak" / "kodim01.png"
+# (file, loader options, recipe): the demo as `make demo` fits it; the Kodak crop with the fast recipe
+SIGNALS = {"demo": (ROOT / "data" / "astronaut.png", {}, "authors"), "kodak": (KODAK, {"crop": 256}, "fast")}
+FIRST = ("siren", "ffn", "wire", "finer", "spder")
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / "runs" / "weights_bits"
+
+
+def fitted(signal_name: str, model_name: str):
+    """The fitted model of (signal, backbone), from the cache or fitted now (300 steps)."""
+    path, options, recipe = SIGNALS[signal_name]
+    signal = load_signal(path, **options)
+    weights = CACHE / f"{signal_name}-{model_name}.safetensors"
+    if weights.exists():
+        return signal, load(weights), None
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    model = create_model(model_name, signal=signal, recipe=recipe)
+    result = fit(model, signal, FitConfig(steps=300, seed=0, device="cpu", progress=False))
+    save(result.model, weights)
+    return signal, result.model, time.perf_counter() - start
+
+
+def row(signal_name: str, model_name: str) -> dict:
+    signal, model, seconds = fitted(signal_name, model_name)
+    out = CACHE / f"{signal_name}-{model_name}"
+    plain = compress(model, out.with_suffix(".8bit.inrz"), bits=8, signal=signal)
+    entry = {"signal": signal_name, "model": model_name, "params": plain.params, "fit_seconds": seconds,
+             "float_psnr": plain.float_metrics["psnr"],
+             "8bit": {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}}
+    start = time.perf_counter()
+    try:
+        found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal)
+        entry["search"] = {"bits_per_param": found.bits_per_param, "psnr": found.metrics["psnr"],
+                           "spec": found.spec, "seconds": time.perf_counter() - start}
+    except InrkitError as exc:
+        entry["search"] = {"error": str(exc), "seconds": time.perf_counter() - start}
+    return entry
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["# Bits per parameter at <= 0.1 dB PSNR loss", "",
+             "Made by `.venv/bin/python benchmarks/weights_bits.py` (300-step fits, seed 0, CPU; bits/param from",
+             "the .inrz file size; loss = float PSNR - stored PSNR, negative when QAT's extra steps improved it).",
+             "Goal (issue 14): <= 6 bits/param at <= 0.1 dB for SIREN, FFN, WIRE, FINER and SPDER.", "",
+             "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | search: bits/param "
+             "| search loss dB | setting | goal met |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s, p = r["search"], r["8bit"]
+        lead = (f"| {r['signal']} | {r['model']} | {r['params']:,} | {r['float_psnr']:.2f} | {p['bits_per_param']:.2f} "
+                f"| {r['float_psnr'] - p['psnr']:.2f} ")
+        if "error" in s:
+            lines.append(lead + f"| - | - | {s['error']} | no |")
+            continue
+        spec, loss = s["spec"], r["float_psnr"] - s["psnr"]
+        setting = f"{spec['bits']} bit" + (" per channel" if spec["per_channel"] else "") + (
+            f" (small tensors {max(b for _, b in spec['layer_bits'])})" if spec["layer_bits"] else "")
+        met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
+        lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(FIRST), help="comma-separated backbones")
+    parser.add_argument("--signals", default="demo,kodak")
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    store = RESULTS / "weights_bits.jsonl"
+    rows = [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
+    done = {(r["signal"], r["model"]) for r in rows}
+    for signal_name in args.signals.split(","):
+        for model_name in args.only.split(","):
+            if (signal_name, model_name) in done:
+                continue
+            rows.append(row(signal_name, model_name))
+            with store.open("a") as handle:
+                handle.write(json.dumps(rows[-1]) + "\n")
+            (RESULTS / "weights_bits.md").write_text(table(rows))
+            print(json.dumps(rows[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

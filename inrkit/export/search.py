@@ -1,0 +1,181 @@
+"""Reach a target when storing a model: the smallest file within a PSNR loss, or the best quality under a bpp.
+
+The knobs are the weight bit width, one scale per tensor or per output channel, per-layer widths
+(small tensors such as biases and the first layer are kept at 8 bits or more: they cost little and
+are the most sensitive), magnitude pruning, and quantisation-aware fine-tuning (QAT) at the chosen
+width. The coder of each tensor is always the smallest of those in `entropy`.
+
+The search is cost-aware: every knob setting is first measured without fine-tuning (an encode and
+one evaluation), then QAT, which costs training steps, runs only on the few settings a bisection
+over file size needs. Nothing is written until the winner is known, so an unreachable target leaves
+no file; it raises `ExportError` naming the nearest point that was reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import ConfigError, ExportError
+from ..signals import Signal
+from .compress import CompressStats, measure, resolve_signal, write_atomic
+from .inrz import encode, tensor_roles
+from .quantize import QuantSpec
+
+WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
+PRUNE = (0.0, 0.3, 0.6, 0.8, 0.9)
+SMALL_TENSOR = 0.02  # tensors under this share of the parameters keep >= 8 bits (see the module docstring)
+
+
+@dataclass
+class Probe:
+    """One knob setting and what it gave."""
+
+    spec: QuantSpec
+    qat: bool
+    stats: CompressStats
+    model: nn.Module
+
+    @property
+    def loss(self) -> float:
+        return self.stats.float_metrics["psnr"] - self.stats.metrics["psnr"]
+
+    def describe(self) -> str:
+        width = f"{self.spec.bits} bit{' per channel' if self.spec.per_channel else ''}"
+        extra = (f", prune {self.spec.prune:g}" if self.spec.prune else "") + (", QAT" if self.qat else "")
+        bpp = f"{self.stats.bpp:.4f} bpp, " if self.stats.bpp is not None else ""
+        return (f"{width}{extra}: {bpp}{self.stats.bits_per_param:.2f} bits/param, "
+                f"{self.stats.metrics['psnr']:.2f} dB ({self.loss:+.2f} dB loss)")
+
+
+def layer_spec(model: nn.Module, bits: int, per_channel: bool, prune: float = 0.0) -> QuantSpec:
+    """`bits` for the large weight tensors; tensors under 2% of the parameters at max(bits, 8).
+
+    Example:
+        >>> from inrkit import create_model
+        >>> spec = layer_spec(create_model("siren", 2, 3, hidden_features=64), bits=5, per_channel=False)
+        >>> spec.bits_for("net.1.linear.weight"), spec.bits_for("net.0.linear.weight")
+        (5, 8)
+    """
+    roles = tensor_roles(model)
+    state = model.state_dict()
+    total = sum(t.numel() for n, t in state.items() if roles[n] == "weight")
+    small = tuple((n, max(bits, 8)) for n, t in state.items()
+                  if roles[n] == "weight" and t.numel() < SMALL_TENSOR * total and bits < 8)
+    return QuantSpec(bits, per_channel, prune, layer_bits=small)
+
+
+def _probe(model: nn.Module, spec: QuantSpec, signal: Signal, float_metrics: dict, qat_steps: int,
+           qat_lr: float | None, seed: int) -> Probe:
+    stored = model
+    if qat_steps > 0:
+        from .qat import finetune_quantized
+
+        stored = finetune_quantized(model, signal, spec, qat_steps, lr=qat_lr, seed=seed)
+    data, _ = encode(stored, spec)
+    stats = measure(stored, data, spec, signal)
+    stats.float_metrics = float_metrics
+    return Probe(spec, qat_steps > 0, stats, stored)
+
+
+def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | None = None,
+                    target_bpp: float | None = None, signal: Signal | str | Path | None = None,
+                    qat_steps: int = 100, qat_lr: float | None = None, max_qat_runs: int = 3,
+                    seed: int = 0) -> CompressStats:
+    """Store `model` at the smallest size within `max_loss` dB, or at the best PSNR within `target_bpp`.
+
+    Args:
+        model: a fitted model (not changed).
+        path: the .inrz file, written only when the target is met.
+        max_loss: largest PSNR loss against the float model, in dB (exclusive with target_bpp).
+        target_bpp: largest bits per sample of the file (exclusive with max_loss).
+        signal: the signal (or its file); the one the weights name when None.
+        qat_steps: fine-tuning steps of each QAT run (0: post-training quantisation only).
+        qat_lr: QAT learning rate (default: a tenth of the recipe's).
+        max_qat_runs: at most this many QAT runs.
+        seed: QAT sampler seed.
+
+    Returns:
+        The stats of the written file; `spec` says which knobs won.
+
+    Example:
+        >>> stats = search_compress(model, "m.inrz", max_loss=0.1, signal=sig)  # doctest: +SKIP
+        >>> stats.float_metrics["psnr"] - stats.metrics["psnr"] <= 0.1  # doctest: +SKIP
+        True
+    """
+    if (max_loss is None) == (target_bpp is None):
+        raise ConfigError("give exactly one of max_loss (dB) and target_bpp")
+    if target_bpp is not None and target_bpp <= 0:
+        raise ConfigError(f"target bpp must be above 0, got {target_bpp}")
+    if max_loss is not None and max_loss < 0:
+        raise ConfigError(f"max loss must be 0 dB or more, got {max_loss}")
+    target = resolve_signal(model, signal)
+    if target is None:
+        raise ExportError("a target needs the signal to measure quality: pass it with --signal (signal=...)")
+    from ..inference import evaluate
+
+    float_metrics = evaluate(model, target)
+    if "psnr" not in float_metrics:
+        raise ConfigError(f"targets are measured in PSNR, which {target.kind} signals do not have; use --bits")
+    run = dict(signal=target, float_metrics=float_metrics, qat_lr=qat_lr, seed=seed)
+    if max_loss is not None:
+        best = _smallest_within(model, max_loss, qat_steps, max_qat_runs, run)
+    else:
+        best = _best_under(model, target_bpp, qat_steps, max_qat_runs, run)
+    data, _ = encode(best.model, best.spec)
+    write_atomic(path, data)
+    best.stats.path = str(path)
+    return best.stats
+
+
+def _ptq(model: nn.Module, prune: tuple[float, ...], run: dict) -> list[Probe]:
+    """Every (width, per-channel, prune) setting without fine-tuning, by file size."""
+    probes = [_probe(model, layer_spec(model, b, pc, p), qat_steps=0, **run)
+              for p in prune for b in WIDTHS for pc in (False, True)]
+    return sorted(probes, key=lambda pr: pr.stats.bytes)
+
+
+def _smallest_within(model: nn.Module, max_loss: float, qat_steps: int, max_runs: int, run: dict) -> Probe:
+    """Bisect the settings (by size) for the smallest that, fine-tuned, loses at most `max_loss`."""
+    probes = _ptq(model, (0.0,), run)
+    fits = [i for i, pr in enumerate(probes) if pr.loss <= max_loss]
+    best = probes[fits[0]] if fits else None
+    low, high = 0, fits[0] if fits else len(probes)
+    tried: list[Probe] = []
+    while qat_steps > 0 and low < high and len(tried) < max_runs:
+        mid = (low + high) // 2
+        tuned = _probe(model, probes[mid].spec, qat_steps=qat_steps, **run)
+        tried.append(tuned)
+        if tuned.loss <= max_loss:
+            best, high = tuned if best is None or tuned.stats.bytes < best.stats.bytes else best, mid
+        else:
+            low = mid + 1
+    if best is None:
+        nearest = min(probes + tried, key=lambda pr: pr.loss)
+        raise ExportError(f"no setting loses at most {max_loss:g} dB; nearest: {nearest.describe()}")
+    return best
+
+
+def _best_under(model: nn.Module, target_bpp: float, qat_steps: int, max_runs: int, run: dict) -> Probe:
+    """The best-PSNR setting whose file stays within `target_bpp`, fine-tuned when that helps."""
+    probes = _ptq(model, PRUNE[:1], run)
+    if probes[0].stats.bpp is None:
+        raise ExportError("the model's signal layout is unknown, so its bpp cannot be measured")
+    under = [pr for pr in probes if pr.stats.bpp <= target_bpp]
+    if not under:  # pruning only when no unpruned setting fits: it costs more than a width step
+        probes = sorted(probes + _ptq(model, PRUNE[1:], run), key=lambda pr: pr.stats.bytes)
+        under = [pr for pr in probes if pr.stats.bpp <= target_bpp]
+    if not under:
+        raise ExportError(f"{target_bpp:g} bpp is below the smallest file this model can be stored in; nearest: "
+                          f"{probes[0].describe()} (fit a smaller model)")
+    # the settings nearest the target first: QAT recovers most where rounding costs most
+    ranked = sorted(under, key=lambda pr: -pr.stats.metrics["psnr"])
+    best = ranked[0]
+    by_size = sorted(under, key=lambda pr: -pr.stats.bytes)
+    for candidate in by_size[:max_runs] if qat_steps > 0 else []:
+        tuned = _probe(model, candidate.spec, qat_steps=qat_steps, **run)
+        if tuned.stats.bpp <= target_bpp and tuned.stats.metrics["psnr"] > best.stats.metrics["psnr"]:
+            best = tuned
+    return best
