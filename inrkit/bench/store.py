@@ -130,6 +130,9 @@ class ResultStore:
         try:
             yield db
         except sqlite3.DatabaseError as exc:  # a truncated or damaged file shows up on the first read
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ConfigError(f"{self.path}: another process has held the store locked for a minute; "
+                                  "try again when it is done") from None
             raise self._refuse(f"damaged ({exc})") from None
         finally:
             db.close()
