@@ -160,6 +160,12 @@ def test_a_row_whose_json_fields_are_not_ours_is_refused_by_the_report(tmp_path:
     assert digest(path) == before
 
 
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    a_good_store(tmp_path, rows=1)
+    (tmp_path / "report.md").mkdir()  # where the report goes
+    one_line_exit_2(["bench", "report", str(tmp_path)], "cannot write the report there (Is a directory)")
+
+
 def test_a_store_from_before_schema_versions_is_read_and_extended(tmp_path: Path) -> None:
     old = SCHEMA.replace("extra TEXT NOT NULL DEFAULT '{}',", "")
     sqlite_file(tmp_path / ResultStore.FILENAME, old, "INSERT INTO results (signal, signal_name, kind, model, "

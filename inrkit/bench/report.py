@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..signals import KINDS
 from .budgets import equal_budget_section
 from .published import references_for
@@ -156,8 +157,15 @@ def write_report(out: str | Path, published: bool = True, plots: bool = True) ->
         >>> paths = write_report("bench-out")  # doctest: +SKIP
     """
     out = Path(out)
-    store = ResultStore(out)
-    rows = store.rows()
+    rows = ResultStore(out).rows()
+    try:
+        return _write_report(out, rows, published, plots)
+    except OSError as exc:  # a read-only share, a full disk, a folder where report.md should be
+        raise ConfigError(f"{out}: cannot write the report there ({exc.strerror or exc}); the results "
+                          "store is unchanged") from None
+
+
+def _write_report(out: Path, rows: list[dict[str, Any]], published: bool, plots: bool) -> list[Path]:
     ok = [r for r in rows if r["status"] == "ok"]
     errors = [r for r in rows if r["status"] != "ok"]
     written = [write_results_csv(rows, out / "results.csv")]
