@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .samplers import FULL_BATCH_LIMIT
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 Regulariser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -100,13 +101,31 @@ def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iter
 
 
 def train_step(engine: Engine, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
-               loss_fn: LossFn, regulariser: Regulariser | None = None) -> torch.Tensor:
+               loss_fn: LossFn, regulariser: Regulariser | None = None, chunk: int = FULL_BATCH_LIMIT) -> torch.Tensor:
     """One optimisation step; returns the loss before the update as a detached tensor (no host sync).
 
     `regulariser(coords, output)` adds a term that may differentiate the output by the coordinates.
-    The loss itself is computed in float32 whatever the autocast dtype.
+    The loss itself is computed in float32 whatever the autocast dtype. A batch over `chunk` samples
+    (a long clip trained whole, as SIREN's audio recipe does) runs through the network in pieces whose
+    gradients add up to the whole batch's, so a step's memory stops growing with the signal.
     """
     coords, targets = batch
+    optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=coords.device)
+    for piece, wanted in zip(coords.split(chunk), targets.split(chunk)):
+        loss = _loss(engine, piece, wanted, loss_fn, regulariser) * (len(piece) / len(coords))  # mean over the batch
+        (engine.scaler.scale(loss) if engine.scaler is not None else loss).backward()
+        total = total + loss.detach()
+    if engine.scaler is not None:
+        engine.scaler.step(optimizer)
+        engine.scaler.update()
+    else:
+        optimizer.step()
+    return total
+
+
+def _loss(engine: Engine, coords: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
+          regulariser: Regulariser | None) -> torch.Tensor:
     if regulariser is not None:
         coords = coords.detach().requires_grad_(True)
     with engine.region():
@@ -114,12 +133,4 @@ def train_step(engine: Engine, optimizer: torch.optim.Optimizer, batch: tuple[to
     loss = loss_fn(output.float(), targets)
     if regulariser is not None:
         loss = loss + regulariser(coords, output.float())
-    optimizer.zero_grad(set_to_none=True)
-    if engine.scaler is not None:
-        engine.scaler.scale(loss).backward()
-        engine.scaler.step(optimizer)
-        engine.scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    return loss.detach()
+    return loss

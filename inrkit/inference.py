@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import SignalError
+from .errors import ConfigError, ModelError, SignalError
 from .signals import Signal, SignalInfo, get_kind
 from .signals.base import Predict
 from .utils import resolve_device
@@ -123,8 +124,26 @@ def evaluate(model: nn.Module, signal: Signal, device: str | torch.device | None
     """
     if device is not None:
         model.to(resolve_device(device))
-    predict = predict or predictor(model, signal.info, chunk_size=chunk_size)
+    predict = finite_only(predict or predictor(model, signal.info, chunk_size=chunk_size))
     return get_kind(signal.kind).evaluate(predict, signal, **options)
+
+
+NOT_FINITE = "the model's output is not finite (NaN or infinite weights?)"
+
+
+def finite_only(predict: Predict) -> Predict:
+    """`predict` that refuses NaN or infinite outputs: metrics of such a model would be NaN, or worse,
+    plausible (an IoU counts NaN as outside). A kept grid (`grid_cache`) stays with it."""
+
+    def checked(coords: torch.Tensor) -> torch.Tensor:
+        values = predict(coords)
+        if not bool(torch.isfinite(values).all()):
+            raise ModelError(NOT_FINITE)
+        return values
+
+    if hasattr(predict, "grid_cache"):
+        checked.grid_cache = predict.grid_cache  # type: ignore[attr-defined]
+    return checked
 
 
 def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch.device | None = None,
@@ -151,14 +170,60 @@ def render(model: nn.Module, info: SignalInfo | None = None, device: str | torch
     info = info or getattr(model, "signal_info", None)
     if info is None:
         raise SignalError("the model carries no signal layout; pass info= or load it from a weights file")
+    if not info.shape or any(not isinstance(n, int) or n < 1 for n in info.shape):
+        raise SignalError(f"the model's signal has an invalid shape {list(info.shape)}; nothing to render")
     if device is not None:
         model.to(device)
     predict = predict or predictor(model, info, chunk_size=chunk_size)
-    return get_kind(info.kind).render(predict, info, **options)
+    array = get_kind(info.kind).render(predict, info, **options)  # each kind checks its output size first
+    if not np.isfinite(array).all():
+        raise ModelError(f"{NOT_FINITE}; nothing rendered")
+    return array
 
 
 def write_reconstruction(array: np.ndarray, info: SignalInfo, path: str | Path) -> Path:
     """Write a rendered array as the kind's file (PNG for images, WAV for audio, ...)."""
-    path = Path(path)
+    path = check_output(path, info.kind)
     get_kind(info.kind).write(array, info, path)
     return path
+
+
+def check_output(path: str | Path, kind: str) -> Path:
+    """Refuse, before any work, an output file the kind cannot write or the system will not take.
+
+    The suffix must be one the kind writes (no TIFF bytes under `.xyz`); the path must not be a
+    folder; its folder must exist and take a new file (a probe file is created and removed).
+
+    Example:
+        >>> check_output("render.png", "image")
+        PosixPath('render.png')
+        >>> check_output("render.xyz", "image")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ConfigError: render.xyz: an image reconstruction cannot be written as '.xyz'; use one of .png ...
+    """
+    path = Path(path)
+    writes = get_kind(kind).writes
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; name the file to write, e.g. {path / ('render' + writes[0])}")
+    if path.suffix.lower() not in writes:
+        suffix = repr(path.suffix) if path.suffix else "a file without a suffix"
+        raise ConfigError(f"{path}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} reconstruction cannot be written as "
+                          f"{suffix}; use one of {' '.join(writes)}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist")
+    _probe_writable(path)
+    return path
+
+
+def _probe_writable(path: Path) -> None:
+    """Open the file for writing without changing it (a new one is removed again), so a refusal comes first."""
+    try:
+        if path.exists():
+            with open(path, "ab"):
+                pass
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write there ({exc.strerror or exc})") from None

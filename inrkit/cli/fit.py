@@ -156,6 +156,7 @@ def render(
 ) -> None:
     """Rebuild a model from its weights alone and render the signal at any resolution."""
     from ..export import load
+    from ..inference import check_output, write_reconstruction
     from ..inference import render as render_signal
     from ..signals import get_kind
     from ..utils import resolve_device
@@ -165,6 +166,8 @@ def render(
     info = model.signal_info
     kind_options = {k: v for k, v in dict(rate=rate, fps=fps, frames=frames, res=res).items() if v is not None}
     check_applies(info.kind, kind_options, RENDER)
+    if out is not None:
+        check_output(out, info.kind)  # a wrong suffix or an unwritable place is refused before rendering
     if dims is not None and len(dims) == 1 and info.shape:
         dims = dims * len(info.shape)  # N means N along every axis
     array = render_signal(model, info, scale=scale, size=dims, **kind_options)

@@ -8,14 +8,18 @@ rescaling here. PSNR uses the peak-to-peak range of [-1, 1], i.e. 2.
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import metrics
-from ..errors import SignalError
+from ..errors import ConfigError, SignalError
+from ..limits import check_shape
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, predict_grid, register_kind
+from .image import check_factor
+from .sniff import AUDIO_FORMATS, expect_format
 
 SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 PEAK_TO_PEAK = 2.0  # the width of [-1, 1]; every audio PSNR in inrkit is 10 log10(2² / MSE)
@@ -23,23 +27,75 @@ _WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 
 def _read(path: Path) -> tuple[np.ndarray, int, str]:
+    """Decode a sound file, after checking from its header that its length is allowed and all present."""
     import soundfile as sf
 
+    expect_format(path, AUDIO_FORMATS, "audio")
     try:
         info = sf.info(str(path))
+    except Exception as exc:  # libsndfile raises RuntimeError/LibsndfileError/TypeError for bad files
+        raise _unreadable(path, exc) from exc
+    check_shape((info.frames,), f"{path}: the clip", SignalError)
+    check_shape((info.frames * info.channels,), f"{path}: the clip's values (frames × channels)", SignalError)
+    _check_complete(path, declared_wav_frames(path), info.frames)
+    try:
         # soundfile maps integer PCM to [-1, 1) by dividing by 2^(bits-1); floats come back as stored.
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile raises RuntimeError/LibsndfileError/TypeError for bad files
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SignalError(f"{path}: cannot read as audio (corrupt, truncated or unsupported): {first}") from exc
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+    _check_complete(path, info.frames, data.shape[0])
     return data, int(rate), str(info.subtype)
+
+
+def _unreadable(path: Path, exc: Exception) -> SignalError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return SignalError(f"{path}: cannot read as audio (corrupt, truncated or unsupported): {first}")
+
+
+def _check_complete(path: Path, declared: int | None, present: int) -> None:
+    """A cut-off file would be fitted as a shorter clip without a word: refuse it, naming both counts."""
+    if declared is not None and present < declared:
+        raise SignalError(f"{path}: the header declares {declared:,} frames but only {present:,} are present "
+                          "(the file is truncated)")
+
+
+def declared_wav_frames(path: Path) -> int | None:
+    """The frame count a WAV header declares (data chunk size / block size); None when not a plain WAV.
+
+    libsndfile quietly shortens a truncated file's length to what is present, so the header is read here.
+
+    Example:
+        >>> import tempfile
+        >>> import soundfile as sf
+        >>> path = Path(tempfile.mkdtemp()) / "tone.wav"
+        >>> sf.write(path, np.zeros(800), 8000, subtype="PCM_16")
+        >>> declared_wav_frames(path)
+        800
+    """
+    block = None
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while len(chunk := f.read(8)) == 8:
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                fmt = f.read(size)
+                block = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                f.seek(size % 2, 1)
+            elif name == b"data":
+                # streaming writers leave the size at 0 or 2^32 - 1 ("unknown"): nothing to compare then
+                return size // block if block and 0 < size < 0xFFFFFFFF else None
+            else:
+                f.seek(size + size % 2, 1)
+    return None
 
 
 def _scale(data: np.ndarray, subtype: str, normalize: bool, path: Path) -> tuple[np.ndarray, dict]:
     """Bring samples into [-1, 1]; returns them and a meta record of exactly what was done."""
     if not np.isfinite(data).all():
         raise SignalError(f"{path}: audio holds NaN or infinite samples")
-    peak = float(np.abs(data).max())
+    peak = max(float(data.max()), -float(data.min()))  # |x| max without an |x| copy of a long clip
     is_int = subtype.startswith("PCM")
     if normalize:
         scale = peak if peak > 0 else 1.0
@@ -51,7 +107,9 @@ def _scale(data: np.ndarray, subtype: str, normalize: bool, path: Path) -> tuple
         scale = 1.0
         how = ("integer samples divided by 2^(bits-1) (full scale -> 1)" if is_int
                else "float samples as stored (already in [-1, 1])")
-    return (data / scale).astype(np.float32), {"scaling": how, "value_scale": scale}
+    if scale != 1.0:
+        data = np.divide(data, scale, out=data) if data.dtype == np.float32 else data / scale  # no second copy
+    return data.astype(np.float32, copy=False), {"scaling": how, "value_scale": scale}
 
 
 def load_audio(path: str | Path, normalize: bool = False, **_: object) -> Signal:
@@ -74,6 +132,10 @@ def load_audio(path: str | Path, normalize: bool = False, **_: object) -> Signal
     data, rate, subtype = _read(path)
     if data.shape[0] < 2:
         raise SignalError(f"{path}: audio holds {data.shape[0]} samples; need at least 2 to fit")
+    if not data.any():
+        # Nothing to learn, and its SNR (signal energy / error energy) has no value: a silent clip is
+        # almost always the wrong file or channel, so say so rather than report a perfect fit.
+        raise SignalError(f"{path}: the clip is silent (all {data.size:,} samples are 0): nothing to fit")
     values, facts = _scale(data, subtype, normalize, path)
     meta = {"name": path.stem, "source": str(path), "sample_rate": rate, "subtype": subtype,
             "duration_s": round(values.shape[0] / rate, 6), "peak_to_peak": PEAK_TO_PEAK, **facts}
@@ -93,13 +155,14 @@ def evaluate_audio(predict: Predict, signal: Signal, chunk: int = 1 << 16, **_: 
         noise += float(((pred - target) ** 2).sum())
         energy += float((target**2).sum())
     err = noise / (n * signal.channels)
-    snr = math.inf if noise <= 0 else 10 * math.log10(energy / noise)
+    # a perfect fit has an infinite SNR; a silent target with any error, minus infinity
+    snr = math.inf if noise <= 0 else -math.inf if energy <= 0 else 10 * math.log10(energy / noise)
     return {"psnr": metrics.psnr_from_mse(err, PEAK_TO_PEAK), "snr": snr, "mse": err}
 
 
 def render_audio(predict: Predict, info: SignalInfo, rate: float | None = None, scale: float | None = None,
-                 **_: object) -> np.ndarray:
-    """The clip at its own sample rate, or at `rate` Hz (or `scale` times as many samples), same duration.
+                 size: tuple[int, ...] | None = None, **_: object) -> np.ndarray:
+    """The clip at its own sample rate, or at `rate` Hz (or `scale` times, or `size` samples), same duration.
 
     Example:
         >>> from inrkit import create_model, load_signal, render
@@ -110,14 +173,15 @@ def render_audio(predict: Predict, info: SignalInfo, rate: float | None = None, 
     """
     n = info.shape[0]
     if rate is not None:
-        if rate <= 0:
-            raise SignalError(f"rate must be positive, got {rate}")
-        n = max(2, round(n * rate / info.meta.get("sample_rate", rate)))
+        n = max(2, round(n * check_factor(rate, "rate") / info.meta.get("sample_rate", rate)))
     elif scale is not None:
-        if scale <= 0:
-            raise SignalError(f"scale must be positive, got {scale}")
-        n = max(2, round(n * scale))
-    return np.clip(predict_grid(predict, (n,)), -1.0, 1.0)
+        n = max(2, round(n * check_factor(scale, "scale")))
+    elif size is not None:
+        if len(size) != 1:
+            raise ConfigError(f"size {tuple(size)} does not fit a clip: give one number of samples")
+        n = size[0]
+    grid = predict_grid(predict, check_shape((n,), "the rendered clip"))
+    return np.clip(grid, -1.0, 1.0, out=grid)  # in place: a long clip is not copied again
 
 
 STANDARD_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 192000)
@@ -190,7 +254,7 @@ def waveform(array: np.ndarray, height: int = 64, width: int = 256) -> np.ndarra
 
 AUDIO = register_kind(SignalKind(
     name="audio", suffixes=SUFFIXES, load=load_audio, evaluate=evaluate_audio, render=render_audio,
-    write=write_audio, extension=".wav", coord_dims=1, channels=1, data_range=(-1.0, 1.0),
+    write=write_audio, extension=".wav", write_suffixes=SUFFIXES, coord_dims=1, channels=1, data_range=(-1.0, 1.0),
     metrics=(Metric("psnr", True, "dB"), Metric("snr", True, "dB"), Metric("mse", False)),
     load_options=("normalize",), render_options=("rate",), preview=preview_audio, thumbnail=waveform,
     batch_size=1 << 15,

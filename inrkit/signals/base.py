@@ -7,6 +7,7 @@ coordinates with a target each). Models only ever see coordinates in [-1, 1].
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..limits import check_shape
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 """coords (N, D) in [-1, 1] -> values (N, C) in the signal's own units, computed in chunks."""
@@ -155,6 +158,7 @@ class SignalKind:
         render: (predict, info, **render_options) -> array in signal units.
         write: (array, info, path) -> None; writes the reconstruction file.
         extension: default suffix of the reconstruction file.
+        write_suffixes: every suffix `write` can produce (empty: only `extension`); others are refused.
         coord_dims: coordinate dimension a model sees (2 for images).
         channels: the usual number of value channels (for tables of default sizes).
         data_range: (low, high) of the values as loaded.
@@ -178,6 +182,7 @@ class SignalKind:
     write: Callable[[np.ndarray, SignalInfo, Path], None]
     extension: str
     coord_dims: int
+    write_suffixes: tuple[str, ...] = ()
     channels: int = 1
     data_range: tuple[float, float] = (0.0, 1.0)
     metrics: tuple[Metric, ...] = (Metric("psnr", True, "dB"),)
@@ -193,6 +198,11 @@ class SignalKind:
     def headline(self) -> str:
         """The metric shown first in progress bars and tables."""
         return self.metrics[0].name
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        """The suffixes a reconstruction of this kind may be written as, the default first."""
+        return (self.extension, *(s for s in self.write_suffixes if s != self.extension))
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -220,7 +230,7 @@ def predict_chunks(predict: Predict, shape: tuple[int, ...],
     A `predict` carrying a `grid_cache` dict (see `inference.predictor(cache=True)`) keeps each whole
     grid it predicted, so rendering right after a final evaluation does not run the model again.
     """
-    n = int(np.prod(shape))
+    n = math.prod(check_shape(shape, "the predicted grid"))  # a last guard: callers check sizes earlier
     cache = getattr(predict, "grid_cache", None) if n <= CACHE_LIMIT else None
     cached = cache.get(tuple(shape)) if cache is not None else None
     kept = None  # one tensor for the whole grid: many kept chunks would fragment the heap and raise peak RSS

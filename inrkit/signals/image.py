@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -9,24 +12,78 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..errors import MissingDependency, SignalError
+from ..errors import ConfigError, MissingDependency, SignalError
+from ..limits import check_shape
 from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+from .sniff import IMAGE_FORMATS, expect_format, sniff
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp")
 
 
 def _read(path: Path) -> np.ndarray:
-    if path.suffix.lower() == ".exr":
+    """Decode an image, after checking from its header alone that it is an image of a size inrkit accepts."""
+    found = expect_format(path, IMAGE_FORMATS, "an image")
+    if path.suffix.lower() == ".exr" or found == "EXR":
         OpenEXR = require("OpenEXR", extra="exr", feature="EXR")  # noqa: N806
 
+        with OpenEXR.File(str(path), header_only=True) as f:
+            low, high = f.header()["dataWindow"]
+        check_shape((int(high[1] - low[1] + 1), int(high[0] - low[0] + 1)), f"{path}: the image", SignalError)
         with OpenEXR.File(str(path)) as f:
             channels = f.channels()
             if "RGBA" in channels or "RGB" in channels:
                 return channels["RGBA" if "RGBA" in channels else "RGB"].pixels
             planes = [channels[k].pixels for k in sorted(channels)]
             return np.stack(planes, axis=-1)
-    return iio.imread(path)
+    check_shape(declared_shape(path), f"{path}: the image", SignalError)
+    with pillow_limit_lifted():
+        return iio.imread(path)
+
+
+def declared_shape(path: Path) -> tuple[int, ...]:
+    """(H, W), or (frames, H, W) for an animation, read from the file's header without decoding pixels.
+
+    Example:
+        >>> declared_shape(Path("data/astronaut.png"))
+        (128, 128)
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with pillow_limit_lifted(), Image.open(path) as im:
+            width, height = im.size
+            frames = int(getattr(im, "n_frames", 1))
+    except UnidentifiedImageError:
+        if sniff(path) != "TIFF":
+            raise
+        return _tiff_shape(path)  # float and other TIFFs Pillow cannot open: imageio reads them with tifffile
+    return (height, width) if frames == 1 else (frames, height, width)
+
+
+def _tiff_shape(path: Path) -> tuple[int, ...]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        return tuple(int(n) for n, axis in zip(series.shape, series.axes) if axis != "S")  # S: colour samples
+
+
+@contextmanager
+def pillow_limit_lifted() -> Iterator[None]:
+    """Pillow's own bomb check (a warning past 89 M pixels, an error past 179 M) gives way to inrkit's.
+
+    inrkit's limit (`limits.check_shape`, from the header) is checked first and has an override, so
+    Pillow's fixed one would only refuse, or warn about, images the user has allowed.
+    """
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def to_unit_range(array: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -63,7 +120,7 @@ def load_image(path: str | Path, crop: int | tuple[int, int] | None = None,
     path = Path(path)
     try:
         array = _read(path)
-    except MissingDependency:
+    except (MissingDependency, SignalError):
         raise
     except Exception as exc:  # imageio raises many types for corrupt or truncated files
         raise SignalError(f"{path}: cannot read as an image (corrupt, truncated or unsupported): "
@@ -144,13 +201,23 @@ def output_shape(shape: tuple[int, ...], scale: float | None = None,
                  size: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """The grid shape to render: an explicit size, or the fitted shape times `scale`."""
     if size is not None:
-        if len(size) != len(shape) or min(size) < 1:
-            raise SignalError(f"size {size} does not fit a signal of {len(shape)} dimensions")
-        return tuple(int(s) for s in size)
-    scale = 1.0 if scale is None else scale
-    if scale <= 0:
-        raise SignalError(f"scale must be positive, got {scale}")
-    return tuple(max(1, round(n * scale)) for n in shape)
+        if len(size) != len(shape):
+            raise ConfigError(f"size {tuple(size)} does not fit a signal of {len(shape)} dimensions")
+        return check_shape(tuple(size), "the rendered image")
+    scale = 1.0 if scale is None else check_factor(scale, "scale")
+    return check_shape(tuple(max(1, round(n * scale)) for n in shape), "the rendered image")
+
+
+def check_factor(value: float, name: str) -> float:
+    """A finite number above 0 (a scale, a rate): NaN or infinity would give no size at all.
+
+    Example:
+        >>> check_factor(2, "scale")
+        2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a finite number above 0, got {value!r}")
+    return float(value)
 
 
 def render_image(predict: Predict, info: SignalInfo, scale: float | None = None,
@@ -210,7 +277,7 @@ def preview_image(array: np.ndarray, signal: Signal, path: Path, title: str | No
 
 IMAGE = register_kind(SignalKind(
     name="image", suffixes=SUFFIXES, load=load_image, evaluate=evaluate_image, render=render_image,
-    write=write_image, extension=".png", coord_dims=2, channels=3, data_range=(0.0, 1.0),
+    write=write_image, extension=".png", write_suffixes=SUFFIXES, coord_dims=2, channels=3, data_range=(0.0, 1.0),
     metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("ms_ssim"), Metric("mse", False)),
     load_options=("crop", "size"), preview=preview_image,
 ))

@@ -18,10 +18,12 @@ import torch
 
 from .. import metrics
 from ..errors import SignalError
+from ..limits import check_shape
 from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
 from .shape_geometry import MESH_SUFFIXES, Shape, marching_cubes, read_shape, sample_mesh, sample_surface
 from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_grid, training_samples
+from .shape_size import volume_shape
 
 VOLUME_SUFFIXES = (".npy", ".npz")
 DEFAULT_RES = 128
@@ -31,8 +33,9 @@ _SHAPES: dict[str, Shape] = {}  # content hash -> normalised shape, so evaluatio
 
 
 def _check_res(res: object, what: str) -> int:
-    if not isinstance(res, int) or not 8 <= res <= MAX_RES:
+    if isinstance(res, bool) or not isinstance(res, int) or not 8 <= res <= MAX_RES:
         raise SignalError(f"{what} must be an integer from 8 to {MAX_RES}, got {res!r}")
+    check_shape((res,) * 3, f"the {what} grid", SignalError)  # 512³ is over the default sample limit
     return res
 
 
@@ -51,7 +54,7 @@ def require_shapes() -> None:
 def _load(kind: str, path: Path, eval_res: int | None = None, sampling: ShapeSampling | None = None,
           **_: object) -> Signal:
     require_shapes()
-    res = _check_res(eval_res or DEFAULT_RES, "eval-res")
+    res = _check_res(DEFAULT_RES if eval_res is None else eval_res, "eval-res")  # 0 is an error, not the default
     suffix = path.suffix.lower()
     if suffix in VOLUME_SUFFIXES:
         return _load_volume(kind, path, res)
@@ -79,6 +82,7 @@ def _has_inside(kind: str, values: np.ndarray) -> bool:
 
 def _load_volume(kind: str, path: Path, res: int) -> Signal:
     """A dense (D, H, W) volume: occupancy in [0, 1] or signed distance (negative inside)."""
+    check_shape(volume_shape(path), f"{path}: the volume", SignalError)
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
@@ -155,8 +159,8 @@ def evaluate_shape(predict: Predict, signal: Signal, eval_res: int | None = None
         >>> evaluate_shape(ball, signal, eval_res=32)["iou"] > 0.95
         True
     """
-    res = signal.shape[0] if signal.is_grid else _check_res(eval_res or signal.meta.get("eval_res", DEFAULT_RES),
-                                                             "eval-res")
+    chosen = signal.meta.get("eval_res", DEFAULT_RES) if eval_res is None else eval_res
+    res = signal.shape[0] if signal.is_grid else _check_res(chosen, "eval-res")
     field = predict_grid(predict, (res,) * 3 if not signal.is_grid else signal.shape)[..., 0]
     gt, ref = _reference(signal, res)
     occupancy = signal.kind == "occupancy"
@@ -170,7 +174,7 @@ def evaluate_shape(predict: Predict, signal: Signal, eval_res: int | None = None
 
 def render_shape(predict: Predict, info: SignalInfo, res: int | None = None, **_: object) -> np.ndarray:
     """The field (res³, 1) in signal units on a cell-centre grid of [-1, 1]³ (default: the fitted eval_res)."""
-    res = _check_res(res or info.meta.get("render_res", DEFAULT_RES), "res")
+    res = _check_res(info.meta.get("render_res", DEFAULT_RES) if res is None else res, "res")
     return predict_grid(predict, (res,) * 3)
 
 
@@ -282,16 +286,18 @@ def eikonal_term(weight: float, gain: float) -> Callable[[torch.Tensor, torch.Te
     return term
 
 
+SHAPE_WRITES = (".ply", ".obj", ".stl", ".off", ".glb")  # what trimesh exports by suffix
 SHAPE_METRICS = (Metric("iou"), Metric("chamfer", False), Metric("fscore"))
 OCCUPANCY = register_kind(SignalKind(
     name="occupancy", suffixes=MESH_SUFFIXES + VOLUME_SUFFIXES, load=load_occupancy, evaluate=evaluate_shape,
-    render=render_shape, write=write_shape, extension=".ply", coord_dims=3, channels=1, data_range=(0.0, 1.0),
+    render=render_shape, write=write_shape, extension=".ply", write_suffixes=SHAPE_WRITES, coord_dims=3, channels=1,
+    data_range=(0.0, 1.0),
     metrics=SHAPE_METRICS, load_options=("eval_res",), render_options=("res",), preview=preview_shape,
     thumbnail=lambda a: depth_render(_volume(a) > 0.5), loss="bce", batch_size=BATCH_SIZE,
 ))
 SDF = register_kind(SignalKind(
     name="sdf", suffixes=(".xyz",), load=load_sdf, evaluate=evaluate_shape, render=render_shape,
-    write=write_shape, extension=".ply", coord_dims=3, channels=1, data_range=(-1.0, 1.0),
+    write=write_shape, extension=".ply", write_suffixes=SHAPE_WRITES, coord_dims=3, channels=1, data_range=(-1.0, 1.0),
     metrics=SHAPE_METRICS, load_options=("eval_res",), render_options=("res",), preview=preview_shape,
     thumbnail=lambda a: depth_render(_volume(a) < 0), loss="mse", loss_terms={"eikonal": eikonal_term},
     batch_size=BATCH_SIZE,

@@ -25,6 +25,8 @@ import torch
 
 from ..errors import SignalError
 from ..utils import require
+from .shape_size import check_mesh_size
+from .sniff import SHAPE_FORMATS, expect_format
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 MARGIN = 0.9  # the shape's largest half-extent after normalisation: room for near-surface offsets
@@ -59,6 +61,8 @@ def read_shape(path: Path) -> Shape:
         >>> round(float(np.abs(shape.vertices).max()), 3), shape.centre.tolist()
         (0.9, [10.0, 0.0, 0.0])
     """
+    expect_format(path, SHAPE_FORMATS, "a mesh", text_ok=True)  # OBJ, OFF, ASCII PLY/STL and .xyz are text
+    check_mesh_size(path)
     if path.suffix.lower() == ".xyz":
         return _read_xyz(path)
     import trimesh

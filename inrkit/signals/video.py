@@ -15,12 +15,16 @@ import torch
 
 from .. import metrics
 from ..errors import MissingDependency, SignalError
+from ..limits import check_shape
 from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_chunks, register_kind
 from .image import SUFFIXES as IMAGE_SUFFIXES
-from .image import ms_ssim_entry, resize_values, to_unit_range
+from .image import check_factor, ms_ssim_entry, resize_values, to_unit_range
+from .image import declared_shape as image_shape
+from .sniff import VIDEO_FORMATS, expect_format
 
 SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif", "/")
+WRITES = (".mp4", ".mov", ".mkv", ".avi", ".gif")  # H.264 containers and GIF (WebM cannot hold H.264)
 DEFAULT_FPS = 25.0
 
 
@@ -66,6 +70,38 @@ def _decode(path: Path) -> tuple[Iterator[np.ndarray], float]:
         raise _decode_error(path, exc) from exc
 
 
+def declared_shape(path: Path) -> tuple[int | None, int, int]:
+    """(frames, H, W) from a container's header, a GIF's or the first frame of a folder; frames None if unknown.
+
+    Nothing is decoded, so a clip declaring a huge size is refused before it can fill memory.
+    """
+    if path.is_dir() or path.suffix.lower() == ".gif":
+        files = _frame_files(path) if path.is_dir() else [path]
+        try:
+            shape = image_shape(files[0])
+        except Exception as exc:  # Pillow raises many types for broken files
+            raise _decode_error(files[0], exc) from exc
+        return (len(files), *shape[-2:]) if path.is_dir() else shape if len(shape) == 3 else (1, *shape)
+    av = require("av", extra="video", feature="video")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = stream.frames or (round(float(container.duration / 1e6 * stream.average_rate))
+                                      if container.duration and stream.average_rate else None)
+            return count or None, int(stream.codec_context.height), int(stream.codec_context.width)
+    except Exception as exc:  # no video stream, a broken container
+        raise _decode_error(path, exc) from exc
+
+
+def _check_size(path: Path, start: int, stride: int, count: int | None, size: tuple[int, int] | None) -> None:
+    """Refuse, from the header, a frame too large to decode or a kept clip over the sample limit."""
+    total, h, w = declared_shape(path)
+    check_shape((h, w), f"{path}: a frame", SignalError)
+    kept = count if count is not None else (None if total is None else max(1, -(-(total - start) // stride)))
+    if kept is not None:
+        check_shape((kept, *(size or (h, w))), f"{path}: the video (frames × height × width kept)", SignalError)
+
+
 def _decode_error(path: Path, exc: Exception) -> SignalError:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return SignalError(f"{path}: cannot decode video (unsupported codec, corrupt or not a video): {first}")
@@ -95,6 +131,9 @@ def _select(path: Path, frames: Iterator[np.ndarray], start: int, stride: int, c
                                   f"at frame {i}); pass a size to resize them all")
             if i >= start and (i - start) % stride == 0:
                 kept.append(_to_frame(raw, size))
+                # the header may not say how many frames there are: the limit holds as they come
+                check_shape((len(kept), *kept[0].shape[:2]), f"{path}: the video (frames × height × width kept)",
+                            SignalError)
                 if count is not None and len(kept) == count:
                     break
     except SignalError:
@@ -135,6 +174,9 @@ def load_video(path: str | Path, frames: int | None = None, stride: int = 1, siz
     for name, value, low in (("frames", frames, 1), ("stride", stride, 1), ("start", start, 0)):
         if value is not None and (not isinstance(value, int) or value < low):
             raise SignalError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not path.is_dir():
+        expect_format(path, VIDEO_FORMATS, "a video")
+    _check_size(path, start, stride, frames, parse_size(size))
     iterator, fps = _decode(path)
     kept = _select(path, iterator, start, stride, frames, parse_size(size))
     values = torch.from_numpy(np.stack(kept))
@@ -185,21 +227,18 @@ def output_shape(info: SignalInfo, fps: float | None = None, frames: int | None 
     if frames is not None and fps is not None:
         raise SignalError("give either frames or fps, not both")
     if fps is not None:
-        if fps <= 0:
-            raise SignalError(f"fps must be positive, got {fps}")
-        t = max(1, round(t * fps / info.meta.get("fps", DEFAULT_FPS)))
+        t = max(1, round(t * check_factor(fps, "fps") / info.meta.get("fps", DEFAULT_FPS)))
     elif frames is not None:
-        if frames < 1:
-            raise SignalError(f"frames must be at least 1, got {frames}")
-        t = int(frames)
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise SignalError(f"frames must be an integer of at least 1, got {frames!r}")
+        t = frames
     if size is not None:
         size = tuple(size)[-2:] if not isinstance(size, (str, int)) else size  # a 3-D size keeps its H, W
         h, w = parse_size(size)
     elif scale is not None:
-        if scale <= 0:
-            raise SignalError(f"scale must be positive, got {scale}")
+        scale = check_factor(scale, "scale")
         h, w = max(2, round(h * scale)), max(2, round(w * scale))
-    return t, h, w
+    return check_shape((t, h, w), "the rendered video")  # type: ignore[return-value]
 
 
 def render_video(predict: Predict, info: SignalInfo, fps: float | None = None, frames: int | None = None,
@@ -279,7 +318,7 @@ def preview_video(array: np.ndarray, signal: Signal, path: Path, count: int = 6,
 
 VIDEO = register_kind(SignalKind(
     name="video", suffixes=SUFFIXES, load=load_video, evaluate=evaluate_video, render=render_video,
-    write=write_video, extension=".mp4", coord_dims=3, channels=3, data_range=(0.0, 1.0),
+    write=write_video, extension=".mp4", write_suffixes=WRITES, coord_dims=3, channels=3, data_range=(0.0, 1.0),
     metrics=(Metric("psnr", True, "dB"), Metric("ssim"), Metric("ms_ssim"), Metric("mse", False)),
     load_options=("frames", "stride", "size", "start"), render_options=("fps", "frames"), preview=preview_video,
     batch_size=1 << 14,
