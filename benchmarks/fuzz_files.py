@@ -55,6 +55,11 @@ BACKBONES: dict[str, tuple[SignalInfo, dict[str, Any]]] = {
     "spder": (IMAGE, {"hidden_features": 16, "hidden_layers": 2}),
     "neurbf": (IMAGE, {"num_kernels": 8, "grid_finest": 16, "rbf_channels": 4, "decoder_features": 8}),
     "fkan": (IMAGE, {"hidden_features": 8, "hidden_layers": 1, "harmonics": 8}),
+    "finer": (IMAGE, {"hidden_features": 16, "hidden_layers": 1}),
+    "gauss": (IMAGE, {"hidden_features": 16, "hidden_layers": 1}),
+    "relu_pe": (IMAGE, {"hidden_features": 16, "hidden_layers": 1}),
+    "sl2a": (IMAGE, {"hidden_features": 16, "hidden_layers": 1}),
+    "ngp": (IMAGE, {"hashmap_size": 256, "levels": 4, "hidden_features": 16, "hidden_layers": 1}),
 }
 SPECS = (QuantSpec(8), QuantSpec(4, per_channel=True), QuantSpec(None, buffer_bits=None),
          QuantSpec(6, prune=0.3, buffer_bits=12))
