@@ -21,7 +21,7 @@ import torch
 from inrkit import create_model
 from inrkit.errors import ExportError
 from inrkit.export import compress, load, save
-from inrkit.export.entropy import varints
+from inrkit.export.entropy import decode_bytes, decode_symbols, varints
 from inrkit.export.inrz import PREFIX, _deflate, _inflate, decode, encode
 from inrkit.export.quantize import QuantSpec
 from inrkit.signals import SignalInfo
@@ -179,3 +179,13 @@ def test_export_refuses_nan_weights_in_one_line_instead_of_looping(tmp_path):
 def test_varints_refuse_negative_integers():
     with pytest.raises(ValueError, match="non-negative"):
         varints(np.array([3, -1]))
+
+
+def test_decoders_never_inflate_past_what_the_model_declares():
+    bomb = zlib.compress(bytes(50 << 20), 9)[2:-4]  # 50 MB of zeros in ~50 kB
+    with pytest.raises(ExportError, match="does not hold the 10 bytes"):
+        decode_bytes("zlib", bomb, size=10)
+    with pytest.raises(ExportError, match="out of range"):  # a histogram of 2^20 symbols for 8-bit values
+        decode_symbols("ans", varints(np.array([0, 1 << 20, 0])), bits=8, count=4)
+    with pytest.raises(ExportError, match="varints run past"):
+        decode_symbols("ans", b"\xff" * 20, bits=8, count=4)
