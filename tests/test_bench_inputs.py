@@ -166,6 +166,14 @@ def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     one_line_exit_2(["bench", "report", str(tmp_path)], "cannot write the report there (Is a directory)")
 
 
+def test_a_report_leaves_no_side_files_beside_the_store(tmp_path: Path) -> None:
+    a_good_store(tmp_path, rows=3)
+    before = digest(tmp_path / ResultStore.FILENAME)
+    assert CliRunner().invoke(app, ["bench", "report", str(tmp_path), "--no-published"]).exit_code == 0
+    assert sorted(p.name for p in tmp_path.glob("results.sqlite*")) == ["results.sqlite"]
+    assert digest(tmp_path / ResultStore.FILENAME) == before
+
+
 def test_a_store_from_before_schema_versions_is_read_and_extended(tmp_path: Path) -> None:
     old = SCHEMA.replace("extra TEXT NOT NULL DEFAULT '{}',", "")
     sqlite_file(tmp_path / ResultStore.FILENAME, old, "INSERT INTO results (signal, signal_name, kind, model, "

@@ -3,9 +3,10 @@
 SQLite is transactional, so a run killed at any moment leaves every finished case intact and no
 half-written row; the unique key (signal, model, seed, config_hash) makes a re-run skip them.
 
-A store is the user's data: reading never writes (read-only connections), and a file that is not a
-store this inrkit can read (not SQLite, damaged, another program's database, a newer schema) is
+A store is the user's data: a file is checked through a read-only connection first, and one that is
+not a store this inrkit can read (not SQLite, damaged, another program's database, a newer schema) is
 refused with one line and left exactly as it is, never "repaired" by creating a fresh store over it.
+Reports read it with SQL writes switched off (query_only).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 class ResultStore:
     """The `results.sqlite` of a benchmark folder.
 
-    Reading a folder without a store gives no rows; the first write (or `create`) makes it. Reads use
-    read-only connections; a file that is not a store this inrkit reads raises ConfigError, untouched.
+    Reading a folder without a store gives no rows; the first write (or `create`) makes it. A file that
+    is not a store this inrkit reads raises ConfigError and is left untouched.
 
     Example:
         >>> store = ResultStore("bench-out")  # doctest: +SKIP
@@ -150,14 +151,24 @@ class ResultStore:
             db.close()
 
     def _query(self, sql: str, params: tuple[Any, ...] = (), rows: bool = False) -> list[Any]:
-        """Run a SELECT on the checked store read-only; no store yet means no rows."""
+        """Run a SELECT on the checked store (query_only: SQL cannot change it); no store yet means no rows.
+
+        Once the file is known to be ours, an ordinary connection reads it: unlike a read-only one it
+        tidies up the WAL side files on close, so a report leaves no results.sqlite-wal/-shm behind.
+        """
         self.check()
         if not self.path.exists():
             return []
-        with self._read() as db:
+        db = sqlite3.connect(self.path, timeout=60)
+        try:
+            db.execute("PRAGMA query_only = ON")
             if rows:
                 db.row_factory = sqlite3.Row
             return [dict(r) if rows else tuple(r) for r in db.execute(sql, params)]
+        except sqlite3.DatabaseError as exc:
+            raise self._refuse(f"damaged ({exc})") from None
+        finally:
+            db.close()
 
     def done_keys(self, include_errors: bool = True) -> set[Key]:
         """Keys of the finished cases (error rows too unless `include_errors` is False)."""
