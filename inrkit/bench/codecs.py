@@ -72,3 +72,29 @@ def psnr_at(curve: dict[str, list], bpp: float) -> float | None:
     if not xs[0] <= bpp <= xs[-1]:
         return None
     return float(np.interp(bpp, xs, ys))
+
+
+def bd_rate(anchor: dict[str, list], test: dict[str, list]) -> float | None:
+    """Bjøntegaard delta rate (%): the average bitrate change of `test` against `anchor` at equal PSNR.
+
+    Both curves are fitted as log(bpp) against PSNR (a cubic, or lower with fewer points, as in
+    VCEG-M33) and integrated over the PSNR range they share; negative means `test` needs fewer bits.
+    None when the curves do not overlap in PSNR or have fewer than two points.
+
+    Example:
+        >>> jpeg = {"bpp": [0.25, 0.5, 1.0], "psnr": [25.0, 28.0, 31.0]}
+        >>> round(bd_rate(jpeg, {"bpp": [0.125, 0.25, 0.5], "psnr": [25.0, 28.0, 31.0]}), 1)
+        -50.0
+    """
+    fits = []
+    for curve in (anchor, test):
+        pairs = sorted({(float(d), float(b)) for b, d in zip(curve["bpp"], curve["psnr"]) if b and b > 0})
+        if len(pairs) < 2:
+            return None
+        db, bpp = np.array([p[0] for p in pairs]), np.log(np.array([p[1] for p in pairs]))
+        fits.append((np.polyfit(db, bpp, min(3, len(pairs) - 1)), db.min(), db.max()))
+    low, high = max(f[1] for f in fits), min(f[2] for f in fits)
+    if high <= low:
+        return None
+    areas = [np.diff(np.polyval(np.polyint(p), [low, high]))[0] for p, _, _ in fits]
+    return float((np.exp((areas[1] - areas[0]) / (high - low)) - 1) * 100)

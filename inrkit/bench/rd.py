@@ -18,7 +18,7 @@ import numpy as np
 
 from ..signals import load_signal
 from .case import CaseContext, fit_case, fit_row, register_runner, slug
-from .codecs import PUBLISHED_KODAK, codec_curve, psnr_at
+from .codecs import PUBLISHED_KODAK, bd_rate, codec_curve, psnr_at
 from .runner import BenchRun, run_benchmark
 from .spec import Case
 from .store import ResultStore
@@ -27,23 +27,31 @@ from .store import ResultStore
 @register_runner("rd")
 def rd_case(case: Case, context: CaseContext) -> dict[str, Any]:
     """Fit the case, then store the model at each of `case.options["bits"]`: bpp, PSNR, bytes per width."""
-    from ..export.compress import compress
+    import time
+
+    from ..export.compress import compress, decompress
+    from ..inference import render
 
     signal, result = fit_case(case, context)
     model, bits = result.model.cpu(), {}
     for b in case.options["bits"]:
         path = context.out / "inrz" / f"{slug(case.signal_name)}-{case.params}-{b}bit.inrz"
+        start = time.perf_counter()
         stats = compress(model, path, bits=b, signal=signal)
+        stored = time.perf_counter() - start
+        start = time.perf_counter()
+        render(decompress(path))  # what `inrkit decompress` does, PNG writing aside
         bits[str(b)] = {"bpp": stats.bpp, "psnr": stats.metrics["psnr"], "bytes": stats.bytes,
+                        "encode_seconds": result.seconds + stored, "decode_seconds": time.perf_counter() - start,
                         **({"ms_ssim": stats.metrics["ms_ssim"]} if "ms_ssim" in stats.metrics else {})}
     return {**fit_row(result), "extra": {"bits": bits}}
 
 
 def rd_spec(images: list[str | Path], model: str, params: list[int], bits: list[int], steps: int,
             lr: float | None, options: dict[str, Any], out: Path, device: str = "auto",
-            seed: int = 0) -> dict[str, Any]:
+            seed: int = 0, recipe: str = "authors") -> dict[str, Any]:
     """The sweep as a bench spec: images x one model entry per size, one seed, the "rd" runner."""
-    image = {**options, **({"lr": lr} if lr is not None else {})}
+    image = {**options, **({"lr": lr} if lr is not None else {}), "recipe": recipe}
     return {"signals": [str(p) for p in images], "kind": "image", "seeds": [seed], "steps": steps, "out": str(out),
             "device": device,
             "models": [{"name": model, "label": f"{model}-{p}", "params": p} for p in params],
@@ -63,7 +71,7 @@ def pareto(bpp: list[float], db: list[float]) -> tuple[list[float], list[float]]
 def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (2000, 4000, 8000),
            bits: list[int] = (8, 10, 12), steps: int = 500, lr: float | None = None, crop: int | None = None,
            size: int | None = None, out: str | Path = "rd", device: str = "auto", seed: int = 0,
-           progress: bool = True) -> dict[str, Any]:
+           progress: bool = True, recipe: str = "authors") -> dict[str, Any]:
     """Sweep sizes x bit widths over images; write rd.json and rd.png into `out`; return the JSON.
 
     Resumable: each finished (image, size) is in `out/results.sqlite`, and a re-run fits only the rest.
@@ -75,7 +83,7 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     out = Path(out)
     images = [Path(p) for p in images]
     options = {k: v for k, v in {"crop": crop, "size": size}.items() if v is not None}
-    spec = rd_spec(images, model, list(params), list(bits), steps, lr, options, out, device, seed)
+    spec = rd_spec(images, model, list(params), list(bits), steps, lr, options, out, device, seed, recipe)
     run = run_benchmark(spec, progress=progress, report=False)
     cases = _per_image(run, steps)
     configs = []
@@ -86,6 +94,7 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
                 configs.append({"label": f"{p:,} params, {b} bit",
                                 "params": p, "bits": b, "bpp": float(np.mean([r["bpp"] for r in rows])),
                                 "psnr": float(np.mean([r["psnr"] for r in rows])),
+                                **_mean_times(rows),
                                 **_mean_ms_ssim(rows)})
     if not configs:
         from ..errors import InrkitError
@@ -100,6 +109,7 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
         "description": f"{model} fitted {steps} steps per image, quantised and entropy-coded (.inrz); "
                        "bpp from the file size",
         "protocol": {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
+                     "recipe": recipe,
                      "params": list(params), "bits": list(bits),
                      "channels": pixels[0].shape[-1]},
         "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs],
@@ -110,12 +120,21 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
         "baselines": {k: {"bpp": v["bpp"], "psnr": v["psnr"], "quality": v["quality"]} for k, v in baselines.items()},
         "published_kodak": PUBLISHED_KODAK,
     }
+    anchors = {**{f"vs {k} (same images)": v for k, v in baselines.items()},
+               **{f"vs {k} (published, full Kodak)": v for k, v in PUBLISHED_KODAK.items()}}
+    result["bd_rate_percent"] = {k: bd_rate(v, result["pareto"]) for k, v in anchors.items()}
     result["at_0.3bpp"] = {"inrkit (pareto, interpolated)": psnr_at(result["pareto"], 0.3),
                            **{f"{k} (same images)": psnr_at(v, 0.3) for k, v in baselines.items()},
                            **{f"{k} (published, full Kodak)": psnr_at(v, 0.3) for k, v in PUBLISHED_KODAK.items()}}
     (out / "rd.json").write_text(json.dumps(result, indent=1, default=_json_safe) + "\n")
     plot_rd(result, out / "rd.png")
     return result
+
+
+def _mean_times(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean encode (fit + store) and decode (read + render) seconds, where the rows have them."""
+    keys = ("encode_seconds", "decode_seconds")
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys if all(k in r for r in rows)}
 
 
 def _mean_ms_ssim(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -154,6 +154,7 @@ def rd(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed (init and sampling)")] = 0,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    recipe: Annotated[str, typer.Option(help="authors or fast (see `inrkit models`)")] = "authors",
 ) -> None:
     """Rate-distortion sweep: model sizes x bit widths over images, against JPEG, WebP and published codecs."""
     from ..bench.rd import run_rd
@@ -167,8 +168,9 @@ def rd(
     with progress.quiet(quiet):
         result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr,
                         crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out,
-                        device=device, seed=seed, progress=not quiet)
+                        device=device, seed=seed, progress=not quiet, recipe=recipe)
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
+    rows.update({f"BD-rate {k}": f"{v:+.1f} %" for k, v in result["bd_rate_percent"].items() if v is not None})
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
 
 
