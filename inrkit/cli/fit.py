@@ -164,6 +164,8 @@ def render(
     dims = parse_size(size)
     model = load(run, device=resolve_device(device))
     info = model.signal_info
+    if info is None:  # weights saved from a model built without a signal: no grid to render on
+        raise ConfigError(f"{run}: the weights record no signal layout (kind, shape), so there is nothing to render")
     kind_options = {k: v for k, v in dict(rate=rate, fps=fps, frames=frames, res=res).items() if v is not None}
     check_applies(info.kind, kind_options, RENDER)
     if out is not None:
@@ -192,10 +194,14 @@ def eval_(
     from ..utils import resolve_device
 
     model = load(run, device=resolve_device(device))
-    target = load_signal(signal, kind or model.signal_info.kind)
+    info = model.signal_info
+    if info is None and kind is None:
+        raise ConfigError(f"{run}: the weights record no signal kind; pass --kind")
+    target = load_signal(signal, kind or info.kind)
     # Any grid size is fine (a model is a continuous function); the channels must agree.
-    if target.channels != model.signal_info.channels:
-        raise SignalError(f"{signal}: has {target.channels} channels, the model {model.signal_info.channels}")
+    channels = info.channels if info is not None else model.model_info.kwargs.get("out_features")
+    if target.channels != channels:
+        raise SignalError(f"{signal}: has {target.channels} channels, the model {channels}")
     metrics = evaluate(model, target)
     if json_:
         emit_json({"run": run, "signal": signal, "kind": target.kind, "metrics": metrics})

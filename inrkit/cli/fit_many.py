@@ -60,7 +60,9 @@ def fit_many(
     """Fit every file of a folder as one batched run into a neural-field dataset (resumable)."""
     from ..fit import FitConfig
     from ..many import run_fit_many
+    from ..publish import check_target
 
+    check_target(out, known=lambda name: True)  # a file, a system folder or an unwritable place: before any fit
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
                        target_psnr=target_psnr, progress=not quiet)
     options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
