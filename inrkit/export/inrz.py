@@ -196,7 +196,7 @@ def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tens
             raise ExportError(f"block of {len(block)} bytes is shorter than its {rows} scales and zero points")
         scale = torch.from_numpy(np.frombuffer(block, dtype="<f4", count=rows).copy())
         zero = torch.from_numpy(np.frombuffer(block, dtype="<u2", count=rows, offset=4 * rows).astype(np.int64))
-        if not bool(torch.isfinite(scale).all() and (scale > 0).all()) or int(zero.max()) >= 1 << entry.bits:
+        if not bool(torch.isfinite(scale).all() and (scale > 0).all()) or bool((zero >= 1 << entry.bits).any()):
             raise ExportError(f"scales or zero points out of range for {entry.bits} bits")
         q = decode_symbols(entry.coder, block[6 * rows:], entry.bits, count)
         values = dequantize(torch.from_numpy(q).reshape(real_shape), scale, zero, entry.per_channel)

@@ -238,10 +238,14 @@ def build(model: ModelInfo, signal: SignalInfo | None, source: str) -> nn.Module
     entry = MODELS[model.name]
     try:
         shell = _build(entry, dict(model.kwargs), device="meta")
-        numbers = sum(t.numel() * (1 + t.is_complex()) for t in shell.state_dict().values())
+        state = shell.state_dict()
+        numbers = sum(t.numel() * (1 + t.is_complex()) for t in state.values())
     except Exception as exc:  # a constructor is not written for hostile arguments
         raise fail(source, "model.kwargs", f"{model.name} cannot be built from them ({_first_line(exc)})") from exc
     check_params(numbers, f"{source}: model.kwargs: {model.name} with these arguments", error=ExportError)
+    empty = [name for name, t in state.items() if t.numel() == 0]
+    if empty:  # a width or table size of 0: no fitted model has one, and an empty tensor has nothing to decode
+        raise fail(source, "model.kwargs", f"{model.name} with these arguments has an empty tensor {empty[0]}")
     try:
         return rebuild(model, signal)
     except Exception as exc:
