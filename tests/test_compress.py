@@ -112,6 +112,11 @@ def test_every_backbone_round_trips(name: str, tmp_path) -> None:
         reference.load_state_dict(encode(model, QuantSpec(bits, per_channel, prune))[1])
         assert torch.equal(_outputs(decoded, sig), _outputs(reference, sig))
         assert decoded.state_dict().keys() == model.state_dict().keys()  # buffers stored too
+    from inrkit.export.search import layer_spec  # per-layer widths, as --max-loss / --target-bpp store them
+
+    data, state = encode(model, layer_spec(model, 5, per_channel=True))
+    decoded = decompress(_write(tmp_path / "layers.inrz", data))
+    assert all(torch.equal(decoded.state_dict()[k], v) for k, v in state.items())
 
 
 def test_cli_export_then_decode(tmp_path, sample_image) -> None:
