@@ -217,7 +217,11 @@ def write_audio(array: np.ndarray, info: SignalInfo, path: Path) -> None:
 
 
 def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
-    """Waveforms (top) and spectrograms (bottom) of the original and the fit, first channel."""
+    """Waveforms (top) and spectrograms (bottom) of the original and the fit, first channel.
+
+    Both are drawn from a fixed number of columns (a min/max envelope, evenly spaced FFT windows),
+    so a preview of a long clip costs no more memory than one of a short clip.
+    """
     from ..plotting import subplots
 
     rate = int(signal.meta.get("sample_rate", 44100))
@@ -225,17 +229,45 @@ def preview_audio(array: np.ndarray, signal: Signal, path: Path) -> None:
     fitted, fit_rate = array[:, 0], round(rate * len(array) / len(target))
     fig, axes = subplots(2, 2, figsize=(12, 6), sharex="col")
     for col, (x, sr, title) in enumerate(((target, rate, "original"), (fitted, fit_rate, "fit"))):
-        axes[0, col].plot(np.arange(len(x)) / sr, x, lw=0.3)
+        times, low, high = envelope(x, sr)
+        axes[0, col].fill_between(times, low, high, color="C0", lw=0.3)
+        axes[0, col].plot(times, high, times, low, color="C0", lw=0.3)  # a short clip's envelope is its wave
         axes[0, col].set_ylim(-1.05, 1.05)
         axes[0, col].set_title(title)
-        nfft = int(min(1024, max(16, 2 ** int(np.log2(max(len(x) // 8, 16))))))
-        with np.errstate(divide="ignore"):  # silent stretches have zero power: -inf dB is drawn as the floor
-            axes[1, col].specgram(x, NFFT=nfft, Fs=sr, noverlap=nfft // 2, cmap="magma")
+        power, extent = spectrogram(x, sr)
+        axes[1, col].imshow(power, origin="lower", aspect="auto", extent=extent, cmap="magma")
         axes[1, col].set_xlabel("time (s)")
     axes[0, 0].set_ylabel("amplitude")
     axes[1, 0].set_ylabel("frequency (Hz)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def envelope(x: np.ndarray, rate: float, columns: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, min, max) of `x` over `columns` equal pieces (every sample when shorter), as editors draw it.
+
+    Example:
+        >>> t, low, high = envelope(np.sin(np.arange(100_000) / 50), 1000.0, columns=10)
+        >>> len(t), round(float(low.min()), 3), round(float(high.max()), 3)
+        (10, -1.0, 1.0)
+    """
+    if len(x) <= columns:
+        return np.arange(len(x)) / rate, x, x
+    edges = np.linspace(0, len(x), columns + 1).astype(int)
+    return edges[:-1] / rate, np.minimum.reduceat(x, edges[:-1]), np.maximum.reduceat(x, edges[:-1])
+
+
+def spectrogram(x: np.ndarray, rate: float, windows: int = 1024) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Power in dB (frequencies x time) of at most `windows` evenly spaced Hann windows, and its extent."""
+    nfft = int(min(1024, max(16, 2 ** int(np.log2(max(len(x) // 8, 16))))))
+    nfft = min(nfft, len(x))
+    starts = np.unique(np.linspace(0, len(x) - nfft, min(windows, max(1, 2 * len(x) // nfft))).astype(int))
+    frames = np.stack([x[s:s + nfft] for s in starts]) * np.hanning(nfft)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    with np.errstate(divide="ignore"):  # silent stretches have zero power: drawn as the floor
+        db = 10 * np.log10(power.T)
+    floor = np.max(db) - 120 if np.isfinite(db).any() else 0.0
+    return np.maximum(db, floor), (0.0, len(x) / rate, 0.0, rate / 2)
 
 
 def waveform(array: np.ndarray, height: int = 64, width: int = 256) -> np.ndarray | None:
