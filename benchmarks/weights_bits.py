@@ -52,7 +52,7 @@ def fitted(signal_name: str, model_name: str):
     return signal, result.model, time.perf_counter() - start
 
 
-def row(signal_name: str, model_name: str) -> dict:
+def row(signal_name: str, model_name: str, qat_lr: float | None = None) -> dict:
     signal, model, seconds = fitted(signal_name, model_name)
     out = CACHE / f"{signal_name}-{model_name}"
     plain = compress(model, out.with_suffix(".8bit.inrz"), bits=8, signal=signal)
@@ -61,9 +61,9 @@ def row(signal_name: str, model_name: str) -> dict:
              "8bit": {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}}
     start = time.perf_counter()
     try:
-        found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal)
+        found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal, qat_lr=qat_lr)
         entry["search"] = {"bits_per_param": found.bits_per_param, "psnr": found.metrics["psnr"],
-                           "spec": found.spec, "seconds": time.perf_counter() - start}
+                           "spec": found.spec, "seconds": time.perf_counter() - start, "qat_lr": qat_lr}
     except InrkitError as exc:
         entry["search"] = {"error": str(exc), "seconds": time.perf_counter() - start}
     return entry
@@ -85,7 +85,8 @@ def table(rows: list[dict]) -> str:
             lines.append(lead + f"| - | - | {s['error']} | no |")
             continue
         spec, loss = s["spec"], r["float_psnr"] - s["psnr"]
-        setting = f"{spec['bits']} bit" + (" per channel" if spec["per_channel"] else "") + (
+        setting = (f"QAT lr {s['qat_lr']:g}, " if s.get("qat_lr") else "") + f"{spec['bits']} bit"
+        setting += (" per channel" if spec["per_channel"] else "") + (
             f" (small tensors {max(b for _, b in spec['layer_bits'])})" if spec["layer_bits"] else "")
         met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
         lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
@@ -96,16 +97,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(FIRST), help="comma-separated backbones")
     parser.add_argument("--signals", default="demo,kodak")
+    parser.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default: recipe lr / 10)")
+    parser.add_argument("--table", action="store_true", help="only rewrite the table from the finished rows")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     store = RESULTS / "weights_bits.jsonl"
     rows = [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
+    if args.table:
+        (RESULTS / "weights_bits.md").write_text(table(sorted(rows, key=lambda r: (r["signal"], r["model"]))))
+        return
     done = {(r["signal"], r["model"]) for r in rows}
     for signal_name in args.signals.split(","):
         for model_name in args.only.split(","):
             if (signal_name, model_name) in done:
                 continue
-            rows.append(row(signal_name, model_name))
+            rows.append(row(signal_name, model_name, args.qat_lr))
             with store.open("a") as handle:
                 handle.write(json.dumps(rows[-1]) + "\n")
             (RESULTS / "weights_bits.md").write_text(table(rows))
