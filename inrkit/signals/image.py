@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..errors import ConfigError, MissingDependency, SignalError
+from ..errors import ConfigError, InrkitError, SignalError
 from ..limits import check_shape
 from ..utils import require
 from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
@@ -120,7 +120,7 @@ def load_image(path: str | Path, crop: int | tuple[int, int] | None = None,
     path = Path(path)
     try:
         array = _read(path)
-    except (MissingDependency, SignalError):
+    except InrkitError:  # already one clear line (a bomb refused, a missing package, a misnamed file)
         raise
     except Exception as exc:  # imageio raises many types for corrupt or truncated files
         raise SignalError(f"{path}: cannot read as an image (corrupt, truncated or unsupported): "
