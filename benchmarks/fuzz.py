@@ -7,7 +7,7 @@ with foreign headers behind recomputed checksums; NaN, inf, 0, negative, huge an
 every numeric option; paths that are missing, a folder for a file, a file for a folder, under /proc,
 unwritable; bench specs and stores; --resume with foreign or damaged checkpoints. Each case runs as
 
-    timeout -k 5 120 prlimit --as=8GiB inrkit ARGS...     (in its own folder)
+    timeout -k 5 120 inrkit ARGS...   with RLIMIT_AS=8GiB (`prlimit --as=8GiB`), in its own folder
 
 and ends clean, traceback, hang, wrong output, partial folder, data loss or unclear (see
 tests/corpus/run.py). The default test suite runs the same cases in-process (tests/test_corpus.py).
@@ -39,8 +39,8 @@ COLUMNS = ("cases", "clean", "traceback", "hang", "wrong output", "partial folde
 def run_corpus(mode: str, timeout: float, memory: str, only: str | None, workers: int,
                root: Path) -> tuple[list, list]:
     """All (or the matching) cases, run and classified: (cases, verdicts) in case order."""
-    profile = SUBPROCESS if mode == "subprocess" else IN_PROCESS
-    workspace = Workspace(root, profile)
+    profile = IN_PROCESS if mode == "in-process" else SUBPROCESS
+    workspace = Workspace(root, profile, mode)
     _ = workspace.base  # the good files, built once in this process
     cases = [c for c in all_cases(profile) if only is None or only in c.id]
 
@@ -102,7 +102,10 @@ def commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("subprocess", "in-process"), default="subprocess")
+    parser.add_argument("--mode", choices=("fork", "subprocess", "in-process"), default="fork",
+                        help="fork: each case a forked child of this process (inrkit imported once) under RLIMIT_AS "
+                             "and a timeout; subprocess: each case `timeout prlimit inrkit ...` (slower: an import "
+                             "per case); in-process: CliRunner with a lowered sample limit (the test's mode)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case before it is a hang")
     parser.add_argument("--memory", default="8GiB", help="address-space limit per case (prlimit --as)")
     parser.add_argument("--workers", type=int, default=1, help="cases at once (subprocess mode)")
@@ -120,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     print(counts)
     files = file_fuzz(args.file_mutations, args.seed)
     print(files)
-    each = " ".join(subprocess_prefix(args.timeout, args.memory)) + " inrkit ARGS..." if args.mode == "subprocess" \
-        else "in-process (CliRunner), INRKIT_MAX_SAMPLES=262144"
+    each = {"subprocess": " ".join(subprocess_prefix(args.timeout, args.memory)) + f" inrkit ARGS... with "
+                          f"RLIMIT_AS={args.memory} (as `prlimit --as={args.memory}`)",
+            "fork": f"a forked child running `inrkit ARGS...` with RLIMIT_AS={args.memory}, killed after "
+                    f"{args.timeout:.0f} s",
+            "in-process": "in-process (CliRunner), INRKIT_MAX_SAMPLES=262144"}[args.mode]
     command = "python benchmarks/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = (f"# Bad-input corpus and file fuzz\n\nCommand: `{command.strip()}` (at {commit()}, "
               f"{time.strftime('%Y-%m-%d %H:%M')}).\nEach corpus case: `{each}` in its own folder; "

@@ -38,9 +38,11 @@ def export(
     weights: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     bits: Annotated[str | None, typer.Option(help="weight bit width 2-16, or fp16", show_default="8")] = None,
     max_loss: Annotated[float | None, typer.Option(parser=non_negative, help="smallest file losing at most this "
-                                                      "many dB PSNR (searches width, per-channel, QAT)")] = None,
+                                                      "many dB PSNR (searches width, per-channel, QAT)",
+                                                      show_default="no search: --bits")] = None,
     target_bpp: Annotated[float | None, typer.Option(parser=positive, help="best PSNR in a file of at most this "
-                                                        "many bits per sample (searches width, pruning, QAT)")] = None,
+                                                        "many bits per sample (searches width, pruning, QAT)",
+                                                        show_default="no search: --bits")] = None,
     per_channel: Annotated[bool, typer.Option(help="one scale per output channel")] = False,
     prune: Annotated[float, typer.Option(parser=fraction, help="fraction of smallest weights set to zero")] = 0.0,
     buffer_bits: Annotated[str, typer.Option(help="bit width of fixed buffers (e.g. FFN's B), or fp16")] = "16",
@@ -176,7 +178,7 @@ def rd(
 
 def compress(
     image: Annotated[Path, typer.Argument(help="an image file")],
-    bpp: Annotated[float, typer.Option(help="target bits per pixel of the file (upper bound)")] = 0.3,
+    bpp: Annotated[float, typer.Option(parser=positive, help="target bits per pixel of the file (upper bound)")] = 0.3,
     out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="the image with .inrz")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
     steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fit steps")] = 300,

@@ -99,27 +99,100 @@ def inrkit_command() -> list[str]:
 
 
 def subprocess_prefix(timeout: float, memory: str) -> list[str]:
-    """`timeout -k 5 T prlimit --as=M` where the tools exist (Linux), else nothing (Python's timeout only)."""
-    prefix = []
-    if shutil.which("timeout"):
-        prefix += ["timeout", "-k", "5", str(int(timeout))]
-    if shutil.which("prlimit"):
-        prefix += ["prlimit", f"--as={memory}"]
-    return prefix
+    """`timeout -k 5 T` where the tool exists, else nothing (Python's timeout only).
+
+    The address-space limit is set by `invoke_subprocess` itself (setrlimit before exec), the same as
+    `prlimit --as=M`; the prlimit tool is not used because in some sandboxes it crashes every process
+    it starts, whatever the limit.
+    """
+    return ["timeout", "-k", "5", str(int(timeout))] if shutil.which("timeout") else []
 
 
 def invoke_subprocess(argv: list[str], cwd: Path, profile: object, timeout: float = 120.0,
                       memory: str = "8GiB") -> Result:
     """Run `inrkit argv` as its own process under a timeout and an address-space limit."""
+    import resource
+
     env = {**os.environ, **getattr(profile, "env", {}), "COLUMNS": "200"}
+    limit = _bytes(memory)
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     start = time.perf_counter()
     try:
         proc = subprocess.run([*subprocess_prefix(timeout, memory), *inrkit_command(), *argv], cwd=cwd, env=env,
-                              capture_output=True, text=True, errors="replace", timeout=timeout + 15)
+                              capture_output=True, text=True, errors="replace", timeout=timeout + 15,
+                              preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
         return Result(None, "", "", None, time.perf_counter() - start)
     code = None if proc.returncode in (124, 137) else proc.returncode
     return Result(code, proc.stdout, proc.stderr, None, time.perf_counter() - start)
+
+
+def invoke_forked(argv: list[str], cwd: Path, profile: object, timeout: float = 120.0,
+                  memory: str = "8GiB") -> Result:
+    """Run `inrkit argv` in a forked child of this process (which has imported inrkit once) under an
+    address-space limit (RLIMIT_AS) and a timeout: a process per case, without paying the import per case.
+
+    The parent must not have run torch work of its own (thread pools do not survive a fork): build the
+    workspace with subprocesses first (`Workspace(..., mode="fork")` does).
+    """
+    import resource
+    import tempfile
+    import traceback
+
+    import inrkit.cli  # noqa: F401  (imported once, before forking)
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                limit = _bytes(memory)
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+                os.chdir(cwd)
+                os.environ.update({**getattr(profile, "env", {}), "COLUMNS": "200"})
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.argv = ["inrkit", *argv]
+                try:
+                    inrkit.cli.main()
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                except BaseException:
+                    traceback.print_exc()
+                    code = 1
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        code = _wait(pid, timeout)
+        out.seek(0)
+        err.seek(0)
+        text = (out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+    return Result(code, *text, None, time.perf_counter() - start)
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """The child's exit status (negative: killed by that signal), or None after killing it at the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def _bytes(memory: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    text = memory.lower().removesuffix("ib").removesuffix("b")
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -213,6 +286,8 @@ def run_case(case: object, workspace: object, mode: str = "in-process", timeout:
     before = snapshot(folder)
     if mode == "in-process":
         result = invoke(case.argv, folder, workspace.profile, timeout or 60.0)
+    elif mode == "fork":
+        result = invoke_forked(case.argv, folder, workspace.profile, timeout or 120.0, memory)
     else:
         result = invoke_subprocess(case.argv, folder, workspace.profile, timeout or 120.0, memory)
     outcome, detail = classify(case, result, before, snapshot(folder), folder)

@@ -34,7 +34,7 @@ class Profile:
 
 IN_PROCESS = Profile("in-process", {"INRKIT_MAX_SAMPLES": str(2**18)}, side=2048, scale="64", rate="8e6",
                      frames="5000", size="1024x1024")
-SUBPROCESS = Profile("subprocess")
+SUBPROCESS = Profile("subprocess", frames="5000000")  # 5 M frames of 8²: over the 2^26 limit
 
 
 def _pattern(h: int, w: int, phase: float = 0.0) -> np.ndarray:
@@ -81,12 +81,18 @@ class Workspace:
     Cases copy what they need from here into their own folder, so nothing here ever changes.
     """
 
-    def __init__(self, root: Path, profile: Profile) -> None:
-        self.root, self.profile = Path(root), profile
+    def __init__(self, root: Path, profile: Profile, mode: str = "in-process") -> None:
+        self.root, self.profile, self.mode = Path(root), profile, mode
 
     @functools.cached_property
     def base(self) -> Path:
-        from .run import invoke
+        from .run import invoke as in_process
+        from .run import invoke_subprocess
+
+        def invoke(argv: list[str], cwd: Path, profile: Profile) -> object:
+            # a process that forks cases must not have run torch work itself: build in subprocesses
+            return in_process(argv, cwd, profile) if self.mode == "in-process" else \
+                invoke_subprocess(argv, cwd, profile, timeout=600)
 
         base = self.root / "base"
         if (base / "ready").exists():
