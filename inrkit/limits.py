@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from .errors import ConfigError, InrkitError
 
-DEFAULT_MAX_SAMPLES = 2**26  # 67 M: an 8192² image, 25 min of 44.1 kHz audio, a 406³ volume
+DEFAULT_MAX_SAMPLES = 2**27  # 134 M: 512³ (the finest shape grid), an 11585² image, 50 min of 44.1 kHz audio
 ENV_VAR = "INRKIT_MAX_SAMPLES"
 # 67 M real numbers: 256 MB of float32 weights, about 1 GB with gradients and Adam's two moments;
 # 4x the largest hash grid a recipe builds, far above any MLP an INR paper fits.
@@ -76,7 +76,7 @@ def check_params(count: int, what: str, error: type[InrkitError] = ConfigError) 
         >>> check_params(10**12, "--params")
         Traceback (most recent call last):
         ...
-        inrkit.errors.ConfigError: --params asks for 1,000,000,000,000 parameters, over the limit of 67,108,864 (...)
+        inrkit.errors.ConfigError: --params asks for 1,000,000,000,000 parameters, over the limit of 134,217,728 (...)
     """
     limit = max_params()
     if count > limit:
@@ -97,7 +97,7 @@ def check_shape(shape: Sequence[int], what: str, error: type[InrkitError] = Conf
         >>> check_shape((12000, 12000), "the image")
         Traceback (most recent call last):
         ...
-        inrkit.errors.ConfigError: the image is 12000×12000 = 144,000,000 samples, over the limit of 67,108,864 (...)
+        inrkit.errors.ConfigError: the image is 12000×12000 = 144,000,000 samples, over the limit of 134,217,728 (...)
     """
     sides = tuple(shape)
     if not sides or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sides):

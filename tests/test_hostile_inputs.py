@@ -245,9 +245,10 @@ def test_library_render_checks_sizes_and_factors(runs: dict[str, Path]) -> None:
     assert render(audio, size=(123,)).shape == (123, 1)
 
 
-def test_shape_resolutions_zero_are_errors_not_defaults(tmp_path: Path) -> None:
+def test_shape_resolutions_zero_are_errors_not_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = SignalInfo("sdf", (32, 32, 32), 1, (-1.0, 1.0), {"render_res": 32})
     field = lambda q: q.norm(dim=1, keepdim=True) - 0.5  # noqa: E731
+    monkeypatch.setenv("INRKIT_MAX_SAMPLES", str(2**24))  # the default admits 512³, the finest grid
     for res, message in ((0, "from 8 to 512, got 0"), (600, "got 600"), (512, "the res grid is 512×512×512")):
         with pytest.raises(SignalError, match=message):
             render_shape(field, info, res=res)
