@@ -59,6 +59,7 @@ def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bo
     get_runner(spec.runner)  # an unknown runner fails before any work
     cases = resolve(spec)
     check_executor(spec)
+    check_cases(spec, cases)
     out = prepare_folder(spec)
     ResultStore(out, create=True)  # a damaged or foreign store fails now, before anything is written
     write_resolved_spec(spec, cases, out)
@@ -103,6 +104,26 @@ def as_spec(spec: BenchSpec | dict[str, Any] | str | Path) -> BenchSpec:
     if isinstance(spec, (str, Path)):
         return load_spec(spec)
     return make_spec(spec) if isinstance(spec, dict) else spec
+
+
+def check_cases(spec: BenchSpec, cases: list[Case]) -> None:
+    """Refuse, before anything is written, what every case would fail on: an unknown device, a fit
+    setting out of range (a NaN lr), a crop or size over the sample limit, an existing store with
+    rows that are not inrkit's."""
+    from ..fit import FitConfig
+    from ..limits import check_shape
+    from ..utils import resolve_device
+
+    resolve_device(spec.device)
+    for case in cases:
+        FitConfig(**{k: v for k, v in case.fit.items() if k != "loss"})
+        for key in ("crop", "size"):
+            value = case.load.get(key)
+            if isinstance(value, (int, list, tuple)) and not isinstance(value, bool):
+                check_shape((value, value) if isinstance(value, int) else tuple(value), f"{case.kind}.{key}")
+    store = Path(spec.out) / ResultStore.FILENAME
+    if store.is_file() and store.stat().st_size:
+        ResultStore(store.parent).rows()  # read-only: a store with foreign rows is refused untouched
 
 
 def prepare_folder(spec: BenchSpec) -> Path:

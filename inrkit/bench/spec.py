@@ -74,10 +74,13 @@ class ModelSpec:
 
 def budget(value: int | float | str | None) -> int | None:
     """A parameter budget ("200k", 2e5, 200000) as an int; 'inf' or 'nan' is a ConfigError, not an overflow."""
+    from ..limits import check_params
+
     try:
-        return parse_count(value)
+        count = parse_count(value)
     except (OverflowError, ValueError):
         raise ConfigError(f"params must be a finite count such as 200000 or \"200k\"; got {value!r}") from None
+    return None if count is None else check_params(count, "params")
 
 
 def _label(name: str, overrides: dict[str, Any]) -> str:

@@ -204,11 +204,17 @@ class ResultStore:
                     row[name] = None
                 if type(row[name]) is not type(_empty(name)):  # noqa: E721  exactly a dict (or a list)
                     raise self._refuse(f"row {row.get('id')}: its {name} is not a JSON {type(_empty(name)).__name__}")
+            for name, kind in KEY_TYPES.items():  # the row's key and status, as every reader relies on them
+                if type(row.get(name)) is not kind:
+                    raise self._refuse(f"row {row.get('id')}: its {name} is not a {kind.__name__}")
         return rows
 
     def count(self) -> int:
         found = self._query("SELECT COUNT(*) FROM results")
         return found[0][0] if found else 0
+
+
+KEY_TYPES = {"signal": str, "model": str, "seed": int, "config_hash": str, "status": str}
 
 
 def _schema_problem(db: sqlite3.Connection, new_ok: bool) -> str | None:

@@ -149,14 +149,26 @@ def run(
     for kind, settings in _kind_settings(set_, crop, size).items():
         bench.kinds[kind] = {**bench.kinds.get(kind, {}), **settings}
     if note:
-        console.print(note, markup=False, highlight=False)
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
         Path(bench.out).mkdir(parents=True, exist_ok=True)
         (Path(bench.out) / "preset.md").write_text(note)
     with progress.quiet(quiet):
         result = run_benchmark(bench, progress=not quiet)
+    if result.errors == result.total:  # nothing to report: bad input, said in one line as everywhere
+        _all_failed(result)
     if result.reports:
         console.print((result.out / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"{result.total} cases, {result.ran} run now, {result.errors} failed; results in {result.out}")
+
+
+def _all_failed(result: Any) -> None:
+    """Raise the first case's error for a benchmark in which every case failed (its rows stay in the store)."""
+    from ..bench.store import ResultStore
+    from ..errors import InrkitError
+
+    errors = [r.get("error") or "" for r in ResultStore(result.out).rows("error")]
+    first = next((e for e in errors if e), "no message").splitlines()[0]
+    raise InrkitError(f"all {result.total} cases failed; the first: {first}"[:1000])
 
 
 def _preset(name: str, data: Path, protocol: str, flags: dict[str, Any]) -> tuple[Any, str]:

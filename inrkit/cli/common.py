@@ -52,6 +52,10 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except OSError as exc:  # the system refused a path: too long a name, a full disk, no permission
+            where = f"{exc.filename}: " if exc.filename else ""
+            error_line(f"{where}{exc.strerror or exc}"[:500])
+            raise typer.Exit(2) from None
 
     return wrapper
 

@@ -97,6 +97,8 @@ def _check_size(path: Path, start: int, stride: int, count: int | None, size: tu
     """Refuse, from the header, a frame too large to decode or a kept clip over the sample limit."""
     total, h, w = declared_shape(path)
     check_shape((h, w), f"{path}: a frame", SignalError)
+    if total is not None and stride > max(1, total - start):
+        raise SignalError(f"{path}: --stride {stride} is longer than the clip ({total} frames from frame {start})")
     kept = count if count is not None else (None if total is None else max(1, -(-(total - start) // stride)))
     if kept is not None:
         check_shape((kept, *(size or (h, w))), f"{path}: the video (frames × height × width kept)", SignalError)
@@ -281,7 +283,9 @@ def write_video(array: np.ndarray, info: SignalInfo, path: Path) -> None:
             return
         pad = ((0, 0), (0, ints.shape[1] % 2), (0, ints.shape[2] % 2), (0, 0))
         require("av", extra="video", feature="writing MP4")
-        iio.imwrite(path, np.pad(ints, pad, mode="edge"), plugin="pyav", codec="libx264", fps=round(fps, 3))
+        # MP4 stores the rate as a fraction: anything under 1/1000 fps rounds to a zero denominator
+        iio.imwrite(path, np.pad(ints, pad, mode="edge"), plugin="pyav", codec="libx264",
+                    fps=max(round(fps, 3), 1e-3))
     except MissingDependency:
         raise
     except Exception as exc:
