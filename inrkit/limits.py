@@ -76,7 +76,7 @@ def check_params(count: int, what: str, error: type[InrkitError] = ConfigError) 
         >>> check_params(10**12, "--params")
         Traceback (most recent call last):
         ...
-        inrkit.errors.ConfigError: --params asks for 1,000,000,000,000 parameters, over the limit of 134,217,728 (...)
+        inrkit.errors.ConfigError: --params asks for 1,000,000,000,000 parameters, over the limit of 67,108,864 (...)
     """
     limit = max_params()
     if count > limit:
