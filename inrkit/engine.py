@@ -111,17 +111,20 @@ def train_step(engine: Engine, optimizer: torch.optim.Optimizer, batch: tuple[to
     """
     coords, targets = batch
     optimizer.zero_grad(set_to_none=True)
-    total = torch.zeros((), device=coords.device)
-    for piece, wanted in zip(coords.split(chunk), targets.split(chunk)):
-        loss = _loss(engine, piece, wanted, loss_fn, regulariser) * (len(piece) / len(coords))  # mean over the batch
+    pieces = list(zip(coords.split(chunk), targets.split(chunk)))
+    losses = []
+    for piece, wanted in pieces:
+        loss = _loss(engine, piece, wanted, loss_fn, regulariser)
+        if len(pieces) > 1:  # each piece's share of the whole batch's mean
+            loss = loss * (len(piece) / len(coords))
         (engine.scaler.scale(loss) if engine.scaler is not None else loss).backward()
-        total = total + loss.detach()
+        losses.append(loss.detach())
     if engine.scaler is not None:
         engine.scaler.step(optimizer)
         engine.scaler.update()
     else:
         optimizer.step()
-    return total
+    return losses[0] if len(losses) == 1 else torch.stack(losses).sum()
 
 
 def _loss(engine: Engine, coords: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
