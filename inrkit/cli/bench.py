@@ -154,7 +154,7 @@ def run(
         (Path(bench.out) / "preset.md").write_text(note)
     with progress.quiet(quiet):
         result = run_benchmark(bench, progress=not quiet)
-    if result.errors == result.total:  # nothing to report: bad input, said in one line as everywhere
+    if result.total and result.errors == result.total:  # nothing to report: bad input, in one line as everywhere
         _all_failed(result)
     if result.reports:
         console.print((result.out / "report.md").read_text(), markup=False, highlight=False, soft_wrap=True)
