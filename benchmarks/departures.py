@@ -6,7 +6,8 @@ per seed: as inrkit does it and as the authors do it. Both runs share the seed (
 difference per seed isolates the departure. PSNR is always on x/255, clamped, peak 1.
 
 Effects:
-    minmax    targets x/255 (inrkit) vs per-image min-max (x - min)/(max - min) (WIRE, SL²A, FKAN)
+    minmax    targets x/255 vs per-image min-max (x - min)/(max - min), as WIRE, SL²A and FKAN (and now
+              their inrkit image recipes) do
     linspace  cell-centre coordinates (inrkit) vs the inclusive linspace(-1, 1, N) (most authors)
     lr        PSNR at each of `--lrs` (the recipe's protocol otherwise), to choose between rates
 
@@ -45,7 +46,7 @@ def run(name: str, seed: int, steps: int, size: int, *, minmax: bool = False, in
     signal = load_signal(IMAGE, crop=size)
     torch.manual_seed(seed)
     model = create_model(name, signal=signal)
-    out = OutputMap.of(model, signal.info)
+    out = OutputMap((0.0, 1.0), tuple(model.target_range))  # x/255; the min-max stretch is applied below
     x = signal.targets().float()
     lo, hi = (float(x.min()), float(x.max())) if minmax else (0.0, 1.0)
     coords = _grid(signal.shape, inclusive)

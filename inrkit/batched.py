@@ -177,10 +177,9 @@ def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: 
         members_engine = build_members(nets, probe, engine, group)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    out_map = OutputMap.of(nets[0], first.info)
     samplers, full = [], False
-    for m in members:
-        sampler, full = make_sampler(m.signal, cfg.batch_size, out_map.to_model, device,
+    for net, m in zip(nets, members):  # each member's own map: a min-max recipe stretches each signal alone
+        sampler, full = make_sampler(m.signal, cfg.batch_size, OutputMap.of(net, m.signal.info).to_model, device,
                                      torch.Generator().manual_seed(m.seed))
         samplers.append(sampler)
     stack = Stack(members_engine, list(range(len(members))), samplers, list(nets),
@@ -203,7 +202,7 @@ def psnr_of(mse: torch.Tensor, data_range: float) -> torch.Tensor:
 
 
 def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: FitConfig,
-                out_map: OutputMap) -> torch.Tensor:
+                maps: list[OutputMap]) -> torch.Tensor:
     """fit's probe_mse for every active member: clamped squared error in signal units (float64, (M,))."""
     sigs = [members[i].signal for i in stack.active]
     if probes is not None and any(probes[i] is not None for i in stack.active):  # large signals: one by one
@@ -213,7 +212,8 @@ def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: F
     coords, parts = sigs[0].coords(), []  # one shape, so one grid for all
     with torch.no_grad():
         for piece in coords.split(max(1, cfg.chunk_size // m)):
-            parts.append(out_map.to_signal(stack.forward(piece.to(device)).float()).cpu())
+            output = stack.forward(piece.to(device)).float().cpu()
+            parts.append(torch.stack([maps[i].to_signal(o) for i, o in zip(stack.active, output)]))
     pred = torch.cat(parts, dim=1).clamp(*sigs[0].data_range)
     target = torch.stack([s.targets().float() for s in sigs])
     return ((pred - target).double() ** 2).flatten(1).mean(1)
@@ -223,7 +223,8 @@ def _train(stack: Stack, members: list[Member], cfg: FitConfig, device: torch.de
            callback: Callable[[int, dict[str, float]], None] | None) -> None:
     """fit's loop over the stack; members that reach the target or diverge leave it as they do."""
     signal, info = members[0].signal, model_info(stack.modules[0])
-    out_map, span = OutputMap.of(stack.modules[0], signal.info), signal.data_range[1] - signal.data_range[0]
+    maps = [OutputMap.of(net, members[i].signal.info) for net, i in zip(stack.modules, stack.active)]
+    gains, span = torch.tensor([m.gain for m in maps], dtype=torch.float64), signal.data_range[1] - signal.data_range[0]
     horizon = cfg.steps if cfg.steps < SECONDS_CAP else 2000  # a time budget: log as for a 2000-step fit
     log_every, eval_every = cfg.log_every or max(1, horizon // 200), cfg.eval_every or max(1, horizon // 20)
     read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
@@ -252,9 +253,9 @@ def _train(stack: Stack, members: list[Member], cfg: FitConfig, device: torch.de
             values = losses.double().cpu()  # the one host read of the step, for every member
             active = torch.tensor(stack.active)
             if info.loss == "mse" and stack.full:
-                book.psnr[active] = psnr_of(values / out_map.gain**2, span)
+                book.psnr[active] = psnr_of(values / gains[active] ** 2, span)
             elif evaluating:
-                book.psnr[active] = psnr_of(_probe_mses(stack, members, probes, cfg, out_map), span)
+                book.psnr[active] = psnr_of(_probe_mses(stack, members, probes, cfg, maps), span)
             leaving = book.update(stack.active, values, step, seen, clock.total, logging)
             if leaving:
                 for row, (status, error) in leaving.items():

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ModelError, SignalError
+from .models import get_entry
 from .signals import Signal, SignalInfo, get_kind
 from .signals.base import Predict
 from .utils import resolve_device
@@ -19,9 +20,16 @@ from .utils import resolve_device
 
 @dataclass(frozen=True)
 class OutputMap:
-    """Linear map between a signal's data range and the range a model is trained in.
+    """Linear map between a span of signal values and the range a model is trained in.
 
-    With a BCE loss the model's output is a logit and targets stay as they are ({0, 1} occupancy).
+    The span is the signal's data range, or its own minimum and maximum where the model's recipe
+    normalises each signal that way (`Recipe.targets == "minmax"`; the signal's `value_range` is kept
+    in its SignalInfo, so a saved model reads its output back the same way). With a BCE loss the
+    model's output is a logit and targets stay as they are ({0, 1} occupancy).
+
+    Example:
+        >>> OutputMap((0.25, 0.75), (-1.0, 1.0)).to_model(torch.tensor([0.25, 0.5, 0.75])).tolist()
+        [-1.0, 0.0, 1.0]
     """
 
     data_range: tuple[float, float]
@@ -32,7 +40,7 @@ class OutputMap:
     def of(cls, model: nn.Module, info: SignalInfo) -> OutputMap:
         record = getattr(model, "model_info", None)
         loss = record.loss if record is not None else get_kind(info.kind).loss
-        return cls(tuple(info.data_range), tuple(model.target_range), loss)
+        return cls(_source_span(record, info, loss), tuple(model.target_range), loss)
 
     @property
     def gain(self) -> float:
@@ -49,6 +57,14 @@ class OutputMap:
         if self.loss == "bce":
             return torch.sigmoid(output)
         return (output - self.target_range[0]) / self.gain + self.data_range[0]
+
+
+def _source_span(record: Any, info: SignalInfo, loss: str) -> tuple[float, float]:
+    """The signal values that map onto the target range: the data range, or min..max for a min-max recipe."""
+    if record is None or loss != "mse" or get_entry(record.name).recipe(record.kind, record.recipe).targets != "minmax":
+        return tuple(info.data_range)
+    low, high = info.meta.get("value_range") or info.data_range
+    return (float(low), float(high)) if high > low else tuple(info.data_range)  # a flat signal: nothing to stretch
 
 
 def predictor(model: nn.Module, info: SignalInfo | None = None, device: str | torch.device | None = None,

@@ -88,9 +88,8 @@ def meta_learn(signals: Sequence[Signal], model: str | Callable[[Signal], Backbo
 
     inner_lr = cfg.inner_lr or get_entry(info.name).recipe(signals[0].kind).lr
     net.to(device)
-    out_map = OutputMap.of(net, signals[0].info)
     coords = signals[0].coords().to(device)
-    targets = torch.stack([out_map.to_model(s.targets()) for s in signals]).to(device)
+    targets = torch.stack([OutputMap.of(net, s.info).to_model(s.targets()) for s in signals]).to(device)
     picker = torch.Generator().manual_seed(cfg.seed)
     bar = progress_display.task(f"meta-learn {info.name}", cfg.outer_steps, progress=cfg.progress)
     try:

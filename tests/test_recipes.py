@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from inrkit import FitConfig, create_model, fit, load_signal
+from inrkit import FitConfig, create_model, fit, load, load_signal, render, save
 from inrkit.fit import resolve_config
+from inrkit.inference import OutputMap, evaluate
 from inrkit.models import Recipe, get_entry
 from inrkit.utils import count_params
 
@@ -108,3 +109,26 @@ def test_fkan_builds_the_notebooks_model_for_kodim03() -> None:
     assert count_params(model) == 436_355  # the notebook's 436,367 less its 12 unused scalars
     cfg = resolve_config(FitConfig(), model, signal)
     assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.lr_decay) == (48_000, 4096, 1e-4, 0.1)
+
+
+@pytest.mark.parametrize("name", ["wire", "gauss", "relu_pe", "sl2a", "finer_sl2a", "fkan"])
+def test_image_scripts_that_min_max_normalise_stretch_each_image_to_the_target_range(name: str) -> None:
+    ramp = np.linspace(0.25, 0.75, 8, dtype=np.float32)  # a dim image: its values span [0.25, 0.75]
+    dim = load_signal(np.broadcast_to(ramp[:, None, None], (8, 8, 3)).copy())
+    model = create_model(name, signal=dim, hidden_features=8)
+    out_map = OutputMap.of(model, dim.info)
+    assert get_entry(name).recipe("image").targets == "minmax"
+    assert out_map.to_model(torch.tensor([0.25, 0.75])).tolist() == pytest.approx(list(model.target_range))
+    assert OutputMap.of(create_model("siren", signal=dim, hidden_features=8), dim.info).data_range == (0.0, 1.0)
+
+
+def test_a_min_max_model_reads_its_output_back_the_same_way_after_save_and_load(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:16, 0:16] / 15.0
+    dim = load_signal(np.stack([0.3 + 0.2 * x, 0.3 + 0.2 * y, 0.4 + 0.1 * x * y], -1).astype(np.float32))
+    result = fit(create_model("wire", signal=dim, hidden_features=32), dim, FitConfig(steps=150, progress=False))
+    save(result.model, tmp_path / "w.safetensors")
+    loaded = load(tmp_path / "w.safetensors")
+    assert np.abs(render(result.model) - render(loaded)).max() < 1e-6
+    # read back through the x/255 range instead, the outputs would be stretched by 1 / 0.2: far below this
+    assert evaluate(loaded, dim)["psnr"] == pytest.approx(result.metrics["psnr"], abs=1e-3)
+    assert result.metrics["psnr"] > 25

@@ -77,7 +77,7 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
         for i, (kind, facts) in enumerate(row["kinds"].items()):
             defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in facts["defaults"].items()) or "-"
             protocol = facts["protocol"]  # N: the signal's samples
-            lr = " ".join(filter(None, (protocol["lr"], protocol["schedule"], protocol["adam"])))
+            lr = " ".join(filter(None, (protocol["lr"], protocol["schedule"], protocol["adam"], protocol["targets"])))
             label = f"[bold]{row['name']}[/]\n[dim]{row['paper']}[/]" if i == 0 else ""
             params = facts["params"]
             table.add_row(label, kind, defaults, protocol["steps"], protocol["batch"], lr,

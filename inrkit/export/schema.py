@@ -222,6 +222,13 @@ def _check_meta(meta: dict[str, Any], source: str, field: str) -> None:
     for key in ("source", "name", "subtype", "content_hash"):
         if key in meta and meta[key] is not None:
             text(meta[key], source, f"{field}.{key}")
+    if meta.get("value_range") is not None:  # a min-max recipe reads the output back through it
+        span = meta["value_range"]
+        if not isinstance(span, list) or len(span) != 2:
+            raise fail(source, f"{field}.value_range", f"must be [min, max], got {short(span)}")
+        low, high = (number(v, source, f"{field}.value_range") for v in span)
+        if low > high:
+            raise fail(source, f"{field}.value_range", f"min must not exceed max, got {span}")
 
 
 def build(model: ModelInfo, signal: SignalInfo | None, source: str) -> nn.Module:

@@ -22,9 +22,8 @@ first-layer frequency of 3000 as for SIREN, video at width 1024 with random 16,3
 Departures:
 - Coordinates are cell centres ((2i + 1)/N - 1) where both repositories use the inclusive
   linspace(-1, 1, N): see `siren` for the measured effect (same first layer).
-- `finer_sl2a`: the per-image min-max normalisation of the targets is replaced by x/255 (see
-  `sl2a`, which shares this loader, for the measured effect); the schedule decays per step rather
-  than per epoch (the learning rates differ by at most 0.1^(1/501), 0.5%).
+- `finer_sl2a`: the schedule decays per step rather than per epoch (the learning rates differ by at
+  most 0.1^(1/501), 0.5%).
 """
 
 from __future__ import annotations
@@ -74,7 +73,8 @@ RECIPES = {
 # SL²A train.py's FINER baseline: first bias U(±20), lr 1e-4 decaying to 0.1x over 501 epochs of 16,384
 _SL2A = dict(lr=1e-4, lr_decay=0.1, epochs=501, batch_size=16384)
 SL2A_RECIPES = {
-    "image": Recipe(dict(hidden_features=256, hidden_layers=3), **_SL2A, source="SL2A-INR train.py (FINER baseline)"),
+    "image": Recipe(dict(hidden_features=256, hidden_layers=3), **_SL2A, targets="minmax",
+                    source="SL2A-INR train.py (FINER baseline)"),
     "video": Recipe(dict(hidden_features=1024, hidden_layers=3), **_SL2A, source="inrkit: the image protocol"),
     "audio": Recipe(dict(hidden_features=256, hidden_layers=3, first_omega_0=3000.0), **_SL2A,
                     source="inrkit: the image protocol, SIREN's audio frequency"),

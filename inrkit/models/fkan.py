@@ -23,9 +23,8 @@ Departures, and why:
   (~2.3 GB at N = 4096, >90% of a CPU step); the result is the same sum.
 - The three scalar parameters (a, b, c) each authors' hidden layer registers and never uses are
   left out: 436,355 parameters for kodim03 instead of the notebook's 436,367.
-- Targets: x/255 in [0, 1] where the notebook min-max normalises each image; see `sl2a` (same
-  loader) for the measured effect. Coordinates are cell centres where the notebook uses
-  linspace(-1, 1, N) (see `siren` for that effect).
+- Coordinates are cell centres where the notebook uses linspace(-1, 1, N) (see `siren` for that
+  effect).
 - The decay is applied per step, not per epoch (rates differ by at most 0.1^(1/500), 0.5%), and the
   notebook's "max PSNR" (best epoch, from the in-training buffer) is replaced by a clean evaluation.
 - There is no audio, video or 3-D code; those recipes are inrkit's own and scale K with the signal
@@ -108,7 +107,7 @@ def _recipe_model(cap: int, default: int):
 _NOTEBOOK = dict(lr=1e-4, lr_decay=0.1, epochs=500, batch_size=4096)
 RECIPES = {
     # FKAN_INR.ipynb: Adam 1e-4 decaying to 0.1x over 500 epochs of random 4,096-pixel batches, MSE
-    "image": Recipe(_image_model, **_NOTEBOOK, source="FKAN_INR.ipynb"),
+    "image": Recipe(_image_model, **_NOTEBOOK, targets="minmax", source="FKAN_INR.ipynb"),
     "video": Recipe(_recipe_model(cap=256, default=64), **_NOTEBOOK, source="inrkit: the image protocol"),
     "audio": Recipe(_recipe_model(cap=8192, default=1024), **_NOTEBOOK, source="inrkit: the image protocol"),
     "sdf": Recipe({"harmonics": 64}, lr=1e-4, lr_decay=0.1, source="inrkit"),

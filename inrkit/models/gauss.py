@@ -12,9 +12,8 @@ Departures:
   custom autograd function so its backward needs no extra elementwise passes.
 - Recipes for audio and SDF are inrkit's own (the authors have no such experiments); they are
   marked as such in `RECIPES` below.
-- Targets are x/255 where the WIRE scripts min-max normalise each image (see `sl2a`); coordinates
-  are cell centres where they use linspace(-1, 1, N) (see `siren`); the decay is per step, not per
-  epoch (at most 0.1%).
+- Coordinates are cell centres where the scripts use linspace(-1, 1, N) (see `siren`); the decay is
+  per step, not per epoch (at most 0.1%).
 
 Recipes: images take `wire_image_denoise.py`'s protocol (2,000 epochs of random 65,536-pixel
 batches, lr scaled by min(1, 65536 / N) and decaying to 0.1x, MSE) at lr 2e-3. The script runs every
@@ -88,7 +87,7 @@ class GaussLayer(nn.Module):
 # wire_image_denoise.py's protocol at the rate its comment advises for Gauss (1e-3 to 2e-3)
 _IMAGE = dict(lr=2e-3, lr_decay=0.1, epochs=2000, batch_size=65536, lr_batch_scaling=True)
 RECIPES = {
-    "image": Recipe(dict(sigma=30.0), **_IMAGE, source="wire_image_denoise.py, lr from its comment"),
+    "image": Recipe(dict(sigma=30.0), **_IMAGE, targets="minmax", source="wire_image_denoise.py, lr from its comment"),
     "video": Recipe(dict(sigma=30.0), **_IMAGE, source="inrkit: the image protocol"),
     # no audio in the authors' code; a narrower Gaussian and a lower rate
     "audio": Recipe(dict(sigma=100.0, hidden_features=256, hidden_layers=3), lr=1e-3, lr_decay=0.1,

@@ -25,6 +25,8 @@ from ..signals import KINDS, SignalInfo
 from ..utils import count_params
 from .base import Backbone, ModelInfo
 
+TARGET_MAPS = ("range", "minmax")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -52,6 +54,9 @@ class Recipe:
         lr_batch_scaling: multiply lr by min(1, batch / N), as WIRE's scripts do.
         betas: Adam's betas.
         eps: Adam's eps.
+        targets: what maps onto the backbone's `target_range`: "range", the signal's nominal data range
+            (x/255 for 8-bit images), or "minmax", each signal's own minimum and maximum, as WIRE's,
+            SL²A's and FKAN's image scripts normalise (the map is stored with the weights).
 
     Example:
         >>> r = Recipe(lr=1e-3, epochs=501, batch_size=16384).resolve(512 * 512)
@@ -72,8 +77,11 @@ class Recipe:
     lr_batch_scaling: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    targets: str = "range"
 
     def __post_init__(self) -> None:
+        if self.targets not in TARGET_MAPS:
+            raise ValueError(f"targets must be one of {', '.join(TARGET_MAPS)}, got {self.targets!r}")
         if (self.epochs is not None or self.lr_batch_scaling) and not (self.batch_size or self.batch_fraction):
             raise ValueError("a recipe in epochs or with lr_batch_scaling needs batch_size or batch_fraction")
         if self.epochs is not None and self.steps is not None:
@@ -123,8 +131,9 @@ class Recipe:
         if self.warmup:
             schedule += f", warm-up {self.warmup}"
         adam = "" if (self.betas, self.eps) == ((0.9, 0.999), 1e-8) else f"β {self.betas}, ε {self.eps:g}"
+        targets = "min-max targets" if self.targets == "minmax" else ""
         return {"steps": steps, "batch": batch, "lr": lr, "schedule": schedule, "adam": adam,
-                "source": self.source}
+                "targets": targets, "source": self.source}
 
 
 @dataclass(frozen=True)

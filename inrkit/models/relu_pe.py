@@ -17,8 +17,7 @@ constant, 9,001 steps on the whole clip).
 Departures: none in the network. The recipe computes L from the signal (`Recipe.model` is a
 function of its SignalInfo); without a signal L defaults to 6 (a 256-pixel side) in 1-D/2-D. The
 SL²A repository instead uses a third of the side (L = 5 at 512²) for its table; pass
-`num_frequencies=5` to match it. Targets are x/255 where the WIRE scripts min-max normalise each
-image (see `sl2a` for the measured effect); coordinates are cell centres where the scripts use
+`num_frequencies=5` to match it. Coordinates are cell centres where the scripts use
 linspace(-1, 1, N) (see `siren`); the decay is per step, not per epoch (at most 0.1%).
 """
 
@@ -51,7 +50,7 @@ def _nyquist(**extra: Any):
 _WIRE_IMAGE = dict(lr=1e-3, lr_decay=0.1, epochs=2000, batch_size=65536, lr_batch_scaling=True)
 RECIPES = {
     # wire_image_denoise.py's protocol at the lr its comment advises for positional encoding (1e-3)
-    "image": Recipe(_nyquist(), **_WIRE_IMAGE, source="wire_image_denoise.py, lr from its comment"),
+    "image": Recipe(_nyquist(), **_WIRE_IMAGE, targets="minmax", source="wire_image_denoise.py, lr from its comment"),
     "video": Recipe(_nyquist(), **_WIRE_IMAGE, source="inrkit: the image protocol"),
     # SIREN repo's nerf baseline for audio (train_audio.py)
     "audio": Recipe(_nyquist(hidden_layers=3), lr=1e-4, steps=9_001, batch_fraction=1.0,

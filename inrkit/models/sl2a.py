@@ -22,14 +22,11 @@ Departures, and why:
   gradients instead of NaN; on inrkit's [-1, 1] coordinates nothing changes (|tanh x| ≤ 0.762).
 - `forward` takes (N, D) as is; the authors' `coords.squeeze()` breaks a batch of one point.
 - rank defaults to hidden_features // 2 (128 at 256), so budgets scale width and rank together.
-- Targets are x/255 where `train.py` min-max normalises each image (so does WIRE's and FKAN's code);
-  PSNR is always reported on x/255. Min-max stretches a crop's values to the full [0, 1], so the
-  same error in model units is a smaller error on x/255. Measured with ReLU+PE (the same WIRE-family
-  loader, and the cheapest of these backbones to run) on the 64² kodim23 crop, 300 full-batch steps
-  at its recipe's lr and decay, seeds 0/1: x/255 33.12 / 34.07 dB, min-max 34.90 / 35.91 dB (+1.81 dB
-  for the authors' normalisation; `python benchmarks/departures.py minmax relu_pe --seeds 0 1`). SL²A itself was not
-  measured in this session (the shared machine was overloaded): run
-  `python benchmarks/departures.py minmax sl2a`.
+- Image targets are min-max normalised per image, as `train.py` does (the recipe's `targets`; so do
+  WIRE's and FKAN's scripts); PSNR is always reported on x/255. Min-max stretches a crop's values to
+  the full [0, 1], so the same error in model units is a smaller error on x/255: with ReLU+PE (the
+  same WIRE-family loader) on the 64² kodim23 crop, 300 full-batch steps, seeds 0/1, x/255 gave
+  33.12 / 34.07 dB and min-max 34.90 / 35.91 dB (`python benchmarks/departures.py minmax relu_pe`).
 - Coordinates are cell centres where `train.py` uses linspace(-1, 1, N) (see `siren` for the
   effect); the decay is applied per step, not per epoch (rates differ by at most 0.1^(1/501), 0.5%).
 - No audio, video or 3-D code was released: those recipes reuse the image protocol (the paper says
@@ -96,7 +93,7 @@ def _degree(cap: int, default: int):
 _TRAIN_PY = dict(lr=1e-3, lr_decay=0.1, epochs=501, batch_size=16384)
 RECIPES = {
     # train.py: Adam 1e-3 decaying to 0.1x over 501 epochs of random 16,384-pixel batches, MSE, K = 256
-    "image": Recipe({"degree": 256}, **_TRAIN_PY, source="SL2A-INR train.py"),
+    "image": Recipe({"degree": 256}, **_TRAIN_PY, targets="minmax", source="SL2A-INR train.py"),
     "video": Recipe({"degree": 256}, **_TRAIN_PY, source="inrkit: the image protocol"),
     "audio": Recipe(_degree(cap=4096, default=1024), **_TRAIN_PY, source="inrkit: the image protocol"),
     "sdf": Recipe({"degree": 256}, **_TRAIN_PY, source="inrkit: the image protocol"),

@@ -20,9 +20,6 @@ Departures (same function, different arithmetic):
 - omega0 and sigma0 are constructor floats rather than frozen `nn.Parameter`s (same values, and the
   parameter count then matches the authors' 133,403 for WIRE(256) on RGB images).
 - Recipes for audio, video and SDF are inrkit's own (the authors have no such experiments).
-- Targets are x/255 where the scripts min-max normalise each image; see `sl2a` for the measured
-  effect (+1.81 dB for the authors' normalisation with ReLU+PE on a 64² crop); for WIRE itself run
-  `python benchmarks/departures.py minmax wire`.
 - Coordinates are cell centres where the scripts use linspace(-1, 1, N) (see `siren`); the decay is
   applied per step, not per epoch (rates differ by at most 0.1^(1/2000), 0.1%).
 
@@ -120,7 +117,7 @@ IMAGE_PROTOCOL = dict(lr=5e-3, lr_decay=0.1, epochs=2000, batch_size=65536, lr_b
 OCCUPANCY_PROTOCOL = dict(lr=5e-3, lr_decay=0.2, epochs=200, batch_size=200_000, loss="mse")
 RECIPES = {
     "image": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), **IMAGE_PROTOCOL,
-                    source="wire_image_denoise.py (representation)"),
+                    targets="minmax", source="wire_image_denoise.py (representation)"),
     "video": Recipe(dict(first_omega_0=20.0, hidden_omega_0=20.0, sigma=30.0), **IMAGE_PROTOCOL,
                     source="inrkit: the image protocol"),
     # first-layer frequency scaled x100 as SIREN does for audio, wider Gaussian window

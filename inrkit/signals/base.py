@@ -114,8 +114,19 @@ class Signal:
         return str(self.meta.get("name", self.kind))
 
     @property
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) of the values themselves, over all channels (the authors' min-max normalisation)."""
+        if not self.values.numel():
+            return tuple(self.data_range)
+        seen = (id(self.values), self.values._version)  # computed once per tensor until it is changed in place
+        if getattr(self, "_range_of", None) != seen:
+            low, high = torch.aminmax(self.values)
+            self._range, self._range_of = (low.item(), high.item()), seen
+        return self._range
+
+    @property
     def info(self) -> SignalInfo:
-        meta = dict(self.meta, in_features=self.in_features)
+        meta = dict(self.meta, in_features=self.in_features, value_range=list(self.value_range))
         return SignalInfo(self.kind, self.shape, self.channels, tuple(self.data_range), meta)
 
     def coords(self, index: torch.Tensor | None = None) -> torch.Tensor:
