@@ -1,266 +1,298 @@
-"""inrkit's backbones against the authors' own code, on the settings of `reference/authors-code-on-cpu.md`.
+"""inrkit against the authors' own code, side by side in one run on this machine.
 
-Each row fits a centre crop of Kodak's kodim23 with the same width, depth, learning rate, schedule,
-target range and number of steps as the authors' script did in that note (seed 0, 2 threads,
-full batch except FKAN at 256²), and records PSNR (output clamped to [0, 1], peak 1) and the median
-seconds per step after 5 warm-up steps. The authors' figures sit beside ours in
-`benchmarks/results/authors_cpu.md`. To run the authors' code itself beside inrkit on this machine,
-see `/work/shared/anchors/README.md`.
+Every case fits a centre crop of Kodak's kodim23 twice with the same backbone and settings: once with
+the authors' code (`/work/shared/anchors/run_reference.py`, which imports their repositories' work
+trees; see the README beside it for the set-up) and once with inrkit's recipe for that backbone
+(`fit` without settings of its own except the step count, and the batch where the anchor runs full
+batch but the recipe would not). Both are run as separate processes of this script's job queue,
+interleaved, so load on the machine falls on both alike. PSNR is always on x/255, clamped, peak 1;
+s/step is the median after 5 warm-up steps (training only). Seeds scatter widely at these PSNRs, so
+the table compares means over seeds; an inrkit seed and an authors' seed do not draw the same init.
 
-Each (row, size) is one case of the `inrkit.bench` runner with this script's own case runner
-("authors_cpu", registered below): finished cases are kept in `results/authors_cpu/results.sqlite`
-and skipped on re-runs (use --force to redo them); cases that failed (e.g. a backbone not registered)
-are retried. The table is rebuilt from that store.
+Two budgets per size:
+    steps  the same step count for both (--sizes SIZE:STEPS; FKAN's notebook model is ~20x slower in the
+           authors' code, so it takes --fkan-steps at 64²)
+    time   the same seconds of training for both (--equal-time SIZE:SECONDS): each side runs as many
+           steps as its own s/step from the steps budget fits into the time, its schedule set for them
 
-Usage:
-    .venv/bin/python benchmarks/authors_cpu.py --quick            # 64² only, 100 steps
-    .venv/bin/python benchmarks/authors_cpu.py --sizes 64         # the authors' 64² column (300 steps)
-    .venv/bin/python benchmarks/authors_cpu.py --sizes 64 256     # both columns (256² takes ~1 s/step)
-    .venv/bin/python benchmarks/authors_cpu.py --report-only      # only rewrite the table from the store
+Finished jobs are appended to `results/authors_cpu/runs.jsonl` and skipped on re-runs (Ctrl-C loses
+only running jobs); the table `results/authors_cpu.md` is rebuilt from that file.
+
+Usage (the anchors' work trees and their venv as in /work/shared/anchors/README.md):
+    .venv/bin/python benchmarks/authors_cpu.py --anchors /tmp/anchors --anchors-python /tmp/anchors/venv/bin/python
+    .venv/bin/python benchmarks/authors_cpu.py ... --sizes 64:300 --seeds 0 --models siren wire   # a subset
+    .venv/bin/python benchmarks/authors_cpu.py --report-only
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import imageio.v3 as iio
-import numpy as np
-import torch
-
-from inrkit import FitConfig, create_model, fit, load_signal
-from inrkit.bench import BenchSpec, CaseContext, ModelSpec, ResultStore, register_runner, run_cases
-from inrkit.bench.spec import Case, make_case
-from inrkit.bench.store import row_key
-from inrkit.models import get_entry
-from inrkit.utils import count_params
 
 HERE = Path(__file__).resolve().parent
-IMAGE = HERE.parents[1] / "shared" / "data" / "kodak" / "kodim23.png"
+SHARED = HERE.parents[1] / "shared"
+IMAGE = SHARED / "data" / "kodak" / "kodim23.png"
+REFERENCE = SHARED / "anchors" / "run_reference.py"
 RESULTS = HERE / "results"
+RUNS = RESULTS / "authors_cpu" / "runs.jsonl"
 WARMUP = 5
-SIZES = (64, 256)
+REPO_DIRS = {"siren": "siren", "wire": "wire", "sl2a": "SL2A-INR", "fkan": "FKAN", "spder": "SPDER"}  # the README's
 
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the authors' table: how they ran it and what they measured."""
+    """One backbone: its inrkit name and arguments, and the anchor model id that runs the authors' code."""
 
     key: str
     label: str
     model: str
-    kwargs: dict
-    lr: float
-    decay: float
-    minmax: bool  # targets min-max normalised per crop (wire repo, SL²A, FKAN) rather than x / 255
-    params: int
-    psnr: dict  # size -> authors' PSNR
-    steps: dict  # size -> authors' steps
-    seconds: dict  # size -> authors' s/step
-    target_range: tuple | None = None  # override the backbone's own (the wire repo fits SIREN in [0, 1])
-    batch: dict = field(default_factory=dict)  # size -> points per step (None: full batch)
+    anchor: str  # run_reference.py model id; ":lr=X" where inrkit's recipe takes the lr the script's comment advises
+    kwargs: dict = field(default_factory=dict)
+    batch: int | None = None  # points per step in both (None: full batch, as run_reference.py runs)
 
 
-WIRE_REPO = {"lr": 5e-3, "decay": 0.1, "minmax": True}
 ROWS = [
-    Row("siren", "SIREN (siren repo)", "siren", {"hidden_features": 256, "hidden_layers": 3}, 1e-4, 1.0, False,
-        198_915, {64: 47.70, 256: 31.00}, {64: 300, 256: 200}, {64: 0.034, 256: 0.939}),
-    Row("wire", "WIRE (wire repo)", "wire",
-        {"hidden_features": 256, "hidden_layers": 2, "first_omega_0": 20.0, "hidden_omega_0": 20.0, "sigma": 30.0},
-        **WIRE_REPO, params=133_403, psnr={64: 66.69, 256: 21.67}, steps={64: 300, 256: 40},
-        seconds={64: 0.669, 256: 13.136}),
-    Row("siren-wire", "SIREN as the wire repo runs it", "siren",
-        {"hidden_features": 256, "hidden_layers": 2, "first_omega_0": 20.0, "hidden_omega_0": 20.0}, **WIRE_REPO,
-        params=133_123, psnr={64: 82.62, 256: 22.12}, steps={64: 300, 256: 200}, seconds={64: 0.025, 256: 0.711},
-        target_range=(0.0, 1.0)),
-    Row("gauss", "Gauss (wire repo)", "gauss", {"hidden_features": 256, "hidden_layers": 2, "sigma": 30.0}, **WIRE_REPO,
-        params=133_123, psnr={64: 57.17, 256: 21.90}, steps={64: 300, 256: 50}, seconds={64: 0.315, 256: 5.976}),
-    Row("relu_pe", "ReLU+PE (wire repo)", "relu_pe", {"hidden_features": 256, "hidden_layers": 2}, **WIRE_REPO,
-        params=137_219, psnr={64: 40.84, 256: 23.50}, steps={64: 300, 256: 200}, seconds={64: 0.023, 256: 0.521}),
-    Row("sl2a", "SL²A", "sl2a", {"hidden_features": 256, "hidden_layers": 3, "degree": 256, "rank": 128},
-        1e-3, 0.1, True,
-        330_243, {64: 50.31, 256: 29.48}, {64: 300, 256: 200}, {64: 0.060, 256: 1.683}),
-    Row("finer", "FINER (SL²A repo)", "finer_sl2a", {"hidden_features": 256, "hidden_layers": 3},
-        1e-4, 0.1, True, 198_915, {64: 47.19, 256: 19.06}, {64: 300, 256: 200}, {64: 0.049, 256: 1.962}),
-    Row("fkan", "FKAN (notebook)", "fkan", {}, 1e-4, 0.1, True, 436_367, {64: 35.86, 256: 13.82},
-        {64: 300, 256: 200}, {64: 2.138, 256: 2.060}, batch={256: 4096}),
-    Row("spder", "SPDER (spder repo)", "spder", {"hidden_features": 256, "hidden_layers": 5}, 1e-4, 1.0, False,
-        330_499, {64: 82.50, 256: 38.41}, {64: 300, 256: 100}, {64: 0.103, 256: 6.752}),
+    Row("siren", "SIREN (siren repo)", "siren", "siren"),
+    Row("wire", "WIRE (wire repo)", "wire", "wire"),
+    Row("gauss", "Gauss (wire repo, lr 2e-3)", "gauss", "wire.gauss:lr=2e-3"),
+    Row("relu_pe", "ReLU+PE (wire repo, lr 1e-3)", "relu_pe", "wire.posenc:lr=1e-3"),
+    Row("sl2a", "SL²A", "sl2a", "sl2a"),
+    Row("finer", "FINER (SL²A repo's baseline)", "finer_sl2a", "finer"),
+    # the notebook's network at every size (inrkit's recipe scales K with the image: 34 at 64²)
+    Row("fkan", "FKAN (notebook, K = 270)", "fkan", "fkan", {"harmonics": 270}, batch=4096),
+    Row("spder", "SPDER (spder repo)", "spder", "spder"),
 ]
+BY_KEY = {r.key: r for r in ROWS}
 
 
-def crop(size: int, minmax: bool):
-    """The centre size x size crop of kodim23 as a Signal in [0, 1] (x / 255, or min-max per crop)."""
-    img = iio.imread(IMAGE).astype(np.float32)
-    top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-    img = img[top:top + size, left:left + size]
-    img = (img - img.min()) / (img.max() - img.min()) if minmax else img / 255.0
-    return load_signal(img)
+# ----------------------------------------------------------------------------- one job (a subprocess)
+def inrkit_job(row: Row, size: int, seed: int, steps: int, threads: int) -> dict:
+    """Fit inrkit's recipe for `row` on the crop; PSNR and the median s/step after the warm-up."""
+    import torch
+
+    from inrkit import FitConfig, create_model, fit, load_signal
+    from inrkit.utils import count_params
+
+    torch.set_num_threads(threads)
+    signal = load_signal(IMAGE, crop=size)
+    model = create_model(row.model, signal=signal, **row.kwargs)
+    batch = row.batch or signal.num_samples
+    config = FitConfig(steps=steps, seed=seed, device="cpu", progress=False, log_every=1, threads=threads,
+                       batch_size=batch)
+    result = fit(model, signal, config)
+    clock = [0.0] + [h["seconds"] for h in result.history]
+    per_step = [b - a for a, b in zip(clock, clock[1:])]
+    return {"psnr": result.metrics["psnr"], "params": count_params(model), "batch": batch,
+            "s_per_step": statistics.median(per_step[WARMUP:] or per_step), "s_total": result.seconds,
+            "lr": result.config["lr"], "lr_decay": result.config["lr_decay"]}
 
 
-def _accepted(model: str, kwargs: dict) -> tuple[dict, list[str]]:
-    """The kwargs the backbone's constructor accepts, and a note for each it does not."""
-    params = inspect.signature(get_entry(model).cls).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return kwargs, []
-    kept = {k: v for k, v in kwargs.items() if k in params}
-    return kept, [f"`{k}` not an argument" for k in kwargs if k not in params]
+def authors_job(row: Row, size: int, seed: int, steps: int, threads: int, anchors: Path, python: str) -> dict:
+    """The authors' code through run_reference.py's worker (one process, as it runs every model)."""
+    cmd = [python, str(REFERENCE), "--worker", "--models", row.anchor, "--sizes", f"{size}:{steps}",
+           "--anchors", str(anchors), "--seed", str(seed), "--threads", str(threads), "--image", str(IMAGE)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(" | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:]))
+    res = json.loads(lines[-1][len("RESULT "):])
+    stamp = anchors / REPO_DIRS[res["repo"]] / ".commit"
+    return {"psnr": res["psnr"], "params": res["params"], "batch": res["batch"], "s_per_step": res["s_per_step"],
+            "s_total": res["s_total"], "lr": res["lr"], "lr_decay": res["gamma"] or 1.0,
+            "commit": stamp.read_text().strip() if stamp.is_file() else "unknown"}
 
 
-def siren_reference_step(signal, repeats: int = 7) -> float:
-    """Median s/step of the authors' SIREN (identical in inrkit) on this signal, timed now.
+# ----------------------------------------------------------------------------- the queue
+@dataclass(frozen=True)
+class Job:
+    side: str  # "authors" or "inrkit"
+    row: str
+    size: int
+    seed: int
+    steps: int
+    budget: str  # "steps" or "time:SECONDS"
 
-    The machine is shared, so absolute timings drift with its load; timing this fixed workload next to
-    each case gives a load-adjusted comparison (each backbone's cost relative to SIREN's).
-    """
-    torch.manual_seed(0)
-    model = create_model("siren", signal=signal, hidden_features=256, hidden_layers=3)
-    coords, targets = signal.coords(), signal.targets() * 2 - 1
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    times = []
-    for _ in range(repeats + 2):
-        start = time.perf_counter()
-        loss = torch.nn.functional.mse_loss(model(coords), targets)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    return float(statistics.median(times[2:]))
+    @property
+    def key(self) -> str:
+        return f"{self.side}/{self.row}/{self.size}/{self.seed}/{self.steps}/{self.budget}"
 
 
-def cases_for(rows: list[Row], sizes: list[int], quick: bool) -> list[Case]:
-    """One bench case per (row, size): the row's constructor, lr, schedule and batch; crop and scaling as options."""
-    return [make_case(str(IMAGE), "image", ModelSpec(row.model, row.key, dict(row.kwargs)), 0, device="cpu",
-                      fit={"steps": 100 if quick else row.steps[s], "lr": row.lr, "lr_decay": row.decay,
-                           "batch_size": row.batch.get(s)},
-                      options={"size": s, "minmax": row.minmax, "target_range": row.target_range},
-                      runner="authors_cpu")
-            for row in rows for s in sizes]
+def load_runs(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@register_runner("authors_cpu")
-def authors_case(case: Case, context: CaseContext) -> dict[str, Any]:
-    """Fit one row at one size; PSNR, median s/step after warm-up, SIREN's s/step timed beside it, size."""
-    signal = crop(case.options["size"], case.options["minmax"])
-    reference = siren_reference_step(signal)
-    kwargs, notes = _accepted(case.model.name, case.model.overrides)
-    torch.manual_seed(case.seed)
-    model = create_model(case.model.name, signal=signal, **kwargs)
-    if case.options["target_range"] is not None:
-        model.target_range = tuple(case.options["target_range"])
-    times: list[float] = []
-    steps = case.fit["steps"]
-    config = FitConfig(**case.fit, seed=case.seed, device=case.device, log_every=1, eval_every=steps, progress=False)
-    on_step = context.on_step or (lambda step: None)
-    result = fit(model, signal, config, callback=lambda r: (times.append(r["seconds"]), on_step(int(r["step"]))))
-    if result.interrupted:
-        raise KeyboardInterrupt
-    per_step = np.diff([0.0] + times)[WARMUP:]
-    reference = (reference + siren_reference_step(signal)) / 2  # load before and after the case
-    return {"metrics": {"psnr": result.metrics["psnr"], "s_per_step": float(statistics.median(per_step)),
-                        "siren_s": reference},
-            "params": count_params(model), "steps": steps, "seconds": result.seconds, "device": case.device,
-            "extra": {"kwargs": model.model_info.kwargs, "notes": notes}}
+def run_job(job: Job, args: argparse.Namespace) -> dict:
+    """Run `job` in a fresh process: of this script (inrkit) or of the anchors' venv (authors)."""
+    try:
+        if job.side == "authors":
+            res = authors_job(BY_KEY[job.row], job.size, job.seed, job.steps, args.threads, args.anchors,
+                              args.anchors_python)
+        else:
+            cmd = [sys.executable, __file__, "--worker", job.row, str(job.size), str(job.seed), str(job.steps),
+                   "--threads", str(args.threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                raise RuntimeError(" | ".join((proc.stderr or proc.stdout).strip().splitlines()[-2:]))
+            res = json.loads(lines[-1][len("RESULT "):])
+    except RuntimeError as exc:
+        return {**job.__dict__, "key": job.key, "error": str(exc)}
+    return {**job.__dict__, "key": job.key, **res, "threads": args.threads, "jobs": args.jobs,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def stored_results(store: ResultStore, cases: list[Case]) -> dict[str, dict[str, Any]]:
-    """'row@size' -> what the table shows, from the store rows of these cases (a failed case: 'skipped')."""
-    rows = {row_key(r): r for r in store.rows()}
-    results = {}
-    for case in cases:
-        row = rows.get(case.key)
-        if row is None:
-            continue
-        name = f"{case.model.label}@{case.options['size']}"
-        results[name] = ({"skipped": row["error"]} if row["status"] != "ok" else
-                         {**row["metrics"], "params": row["params"], "steps": row["steps"], **row["extra"]})
-    return results
+def run_queue(jobs: list[Job], args: argparse.Namespace) -> None:
+    done = {r["key"] for r in load_runs(args.runs) if "error" not in r}
+    todo = [j for j in jobs if j.key not in done]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already finished; running {len(todo)}", flush=True)
+    args.runs.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool, args.runs.open("a") as out:
+        for job, res in zip(todo, pool.map(lambda j: run_job(j, args), todo)):
+            out.write(json.dumps(res) + "\n")
+            out.flush()
+            shown = res.get("error") or f"{res['psnr']:.2f} dB, {res['s_per_step']:.4f} s/step"
+            print(f"[{time.strftime('%H:%M:%S')}] {job.key}: {shown}", flush=True)
 
 
-def _fmt(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
+def step_jobs(args: argparse.Namespace) -> list[Job]:
+    """The same step count for both sides, authors and inrkit interleaved."""
+    jobs = []
+    for size, steps in args.sizes:
+        for seed in args.seeds:
+            for key in args.models:
+                n = args.fkan_steps if key == "fkan" and size == 64 else steps
+                jobs += [Job(side, key, size, seed, n, "steps") for side in ("authors", "inrkit")]
+    return jobs
 
 
-def _adjusted(row: Row, size: int, case: dict) -> str:
-    """(authors' s/step / authors' SIREN s/step) / (ours / SIREN timed beside ours): > 1 means faster."""
-    authors_siren = ROWS[0].seconds[size]
-    ours = case["s_per_step"] / case["siren_s"]
-    return f"{(row.seconds[size] / authors_siren) / ours:.1f}×"
+def time_jobs(args: argparse.Namespace) -> list[Job]:
+    """Equal seconds: each side's steps from its own s/step under the steps budget (same size, seed)."""
+    rate = {(r["side"], r["row"], r["size"], r["seed"]): r["s_per_step"] for r in load_runs(args.runs)
+            if r.get("budget") == "steps" and "error" not in r}
+    jobs = []
+    for size, seconds in args.equal_time:
+        for seed in args.seeds:
+            for key in args.models:
+                for side in ("authors", "inrkit"):
+                    per_step = rate.get((side, key, size, seed))
+                    if per_step:
+                        jobs.append(Job(side, key, size, seed, max(1, int(seconds / per_step)), f"time:{seconds:g}"))
+    return jobs
 
 
-def report(results: dict, sizes: list[int], command: str) -> str:
-    """The Markdown table: the authors' figures beside inrkit's, and the speed ratio."""
-    head = "| model | params (authors / inrkit) |"
-    rule = "|---|---|"
-    for s in sizes:
-        head += (f" PSNR {s}² authors | PSNR {s}² inrkit | s/step {s}² authors | s/step {s}² inrkit | speed-up {s}² |"
-                 f" load-adjusted speed-up {s}² |")
-        rule += "---|---|---|---|---|---|"
-    lines = [head, rule]
-    notes = []
+# ----------------------------------------------------------------------------- the table
+def _mean(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def report(runs: list[dict]) -> str:
+    latest = {}
+    for r in runs:
+        if "error" not in r:
+            latest[r["key"]] = r  # a re-run replaces the earlier line
+    rows = list(latest.values())
+    if not rows:
+        return "no finished runs"
+    machine = {(r["threads"], r["jobs"]) for r in rows}
+    lines = [
+        "# inrkit vs the authors' code, side by side on one machine",
+        "",
+        "Produced by `python benchmarks/authors_cpu.py` (its docstring says how; the authors' code runs through "
+        "`/work/shared/anchors/run_reference.py`). Centre crops of Kodak kodim23; PSNR on x/255, clamped, peak 1, "
+        "**mean ± sd over seeds** (an inrkit seed and an authors' seed do not give the same init); s/step the "
+        "median after 5 warm-up steps, mean over seeds. Threads per job and jobs at once: "
+        + ", ".join(f"{t} × {j}" for t, j in sorted(machine)) + ". Speed-up = authors' s/step / inrkit's.",
+        "",
+    ]
+    for size in sorted({r["size"] for r in rows}):
+        lines += _size_table(size, [r for r in rows if r["size"] == size])
+    lines += ["", "## Every run", "", "| side | model | size | seed | budget | steps | PSNR | s/step | s total |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["size"], r["row"], r["budget"], r["seed"], r["side"])):
+        lines.append(f"| {r['side']} | {r['row']} | {r['size']} | {r['seed']} | {r['budget']} | {r['steps']} | "
+                     f"{r['psnr']:.2f} | {r['s_per_step']:.4f} | {r['s_total']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _size_table(size: int, rows: list[dict]) -> list[str]:
+    budgets = sorted({r["budget"] for r in rows if r["budget"] != "steps"})
+    head = ["model", "params (authors / inrkit)", "steps", "PSNR authors", "PSNR inrkit", "Δ dB",
+            "s/step authors", "s/step inrkit", "speed-up"]
+    for b in budgets:
+        head += [f"{b.split(':')[1]} s: PSNR authors (steps)", f"{b.split(':')[1]} s: PSNR inrkit (steps)"]
+    out = [f"## {size}² crop", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    def pick(key: str, side: str, budget: str) -> list[dict]:
+        return [r for r in rows if r["row"] == key and r["side"] == side and r["budget"] == budget]
+
     for row in ROWS:
-        cells = []
-        ours_params = None
-        for s in sizes:
-            case = results.get(f"{row.key}@{s}")
-            if case is None or "skipped" in case:
-                cells += [_fmt(row.psnr[s]), "–", _fmt(row.seconds[s], 3), "–", "–", "–"]
-                if case:
-                    notes.append(f"- {row.label} at {s}²: skipped ({case['skipped']})")
-                continue
-            ours_params = case["params"]
-            steps = f" ({case['steps']} st.)" if case["steps"] != row.steps[s] else ""
-            cells += [f"{_fmt(row.psnr[s])} ({row.steps[s]} st.)", _fmt(case["psnr"]) + steps,
-                      _fmt(row.seconds[s], 3), _fmt(case["s_per_step"], 3),
-                      f"{row.seconds[s] / case['s_per_step']:.1f}×", _adjusted(row, s, case)]
-            notes += [f"- {row.label} at {s}²: {n}" for n in case.get("notes", [])]
-        params = f"{row.params:,} / {ours_params:,}" if ours_params else f"{row.params:,} / –"
-        lines.append(f"| {row.label} | {params} | " + " | ".join(cells) + " |")
-    text = ["# inrkit vs the authors' code on a 2-core CPU", "",
-            f"Produced by `{command}` (torch {torch.__version__}, {torch.get_num_threads()} threads, seed 0).",
-            "Authors' figures from `reference/authors-code-on-cpu.md`; centre crops of Kodak kodim23.",
-            "PSNR: output clamped to [0, 1], peak 1. s/step: median after 5 warm-up steps (training only).",
-            "Speed-up = authors' s/step / inrkit's. The machine is shared, so raw timings drift with its load;",
-            "the load-adjusted speed-up compares each backbone's cost relative to SIREN (256x3, timed on the",
-            "same crop just before and after the case) with the same ratio in the authors' runs.",
-            "'st.' = steps when they differ from the authors'.", "",
-            *lines]
-    if notes:
-        text += ["", "Notes:", *notes]
-    return "\n".join(text) + "\n"
+        a, i = pick(row.key, "authors", "steps"), pick(row.key, "inrkit", "steps")
+        if not a and not i:
+            continue
+        pa, pi = [r["psnr"] for r in a], [r["psnr"] for r in i]
+        sa, si = [r["s_per_step"] for r in a], [r["s_per_step"] for r in i]
+        delta = f"{statistics.mean(pi) - statistics.mean(pa):+.2f}" if pa and pi else "–"
+        speed = f"{statistics.mean(sa) / statistics.mean(si):.2f}×" if sa and si else "–"
+        params = f"{(a or i)[0]['params']:,} / {(i or a)[0]['params']:,}"
+        steps = "/".join(sorted({str(r["steps"]) for r in a + i}))
+        cells = [row.label, params, steps, _mean(pa), _mean(pi), delta,
+                 f"{statistics.mean(sa):.4f}" if sa else "–", f"{statistics.mean(si):.4f}" if si else "–", speed]
+        for b in budgets:
+            for side in ("authors", "inrkit"):
+                got = pick(row.key, side, b)
+                n = "/".join(str(r["steps"]) for r in sorted(got, key=lambda r: r["seed"]))
+                cells.append(f"{_mean([r['psnr'] for r in got])} ({n})" if got else "–")
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64], choices=list(SIZES))
-    parser.add_argument("--quick", action="store_true", help="64² only, 100 steps (PSNR not comparable)")
-    parser.add_argument("--models", nargs="+", help="row keys to run (default: all)")
-    parser.add_argument("--force", action="store_true", help="re-run cases already in the results store")
-    parser.add_argument("--report-only", action="store_true", help="only rewrite the table from the results store")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the store folder and the table")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    sizes = [64] if args.quick else args.sizes
-    name = "authors_cpu_quick" if args.quick else "authors_cpu"
-    spec = BenchSpec(out=str(args.out / name), device="cpu", retry_errors=True)
-    selected = [r for r in ROWS if not args.models or r.key in args.models]
-    todo = [] if args.report_only else cases_for(selected, sizes, args.quick)
-    if args.force:
-        ResultStore(spec.out).remove({c.key for c in todo})
-    run_cases(todo, spec, report=False)
-    every = cases_for(ROWS, [64] if args.quick else list(SIZES), args.quick)
-    results = stored_results(ResultStore(spec.out), every)
-    command = "python benchmarks/authors_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    done_sizes = sorted({int(k.split("@")[1]) for k in results} | set(sizes))
-    table = args.out / f"{name}.md"
-    table.write_text(report(results, done_sizes, command.strip()))
-    print(table.read_text())
+# ----------------------------------------------------------------------------- command line
+def _pairs(text: str) -> tuple[int, float]:
+    size, _, value = text.partition(":")
+    return int(size), float(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=_pairs, default=[(64, 300), (256, 25)], help="SIZE:STEPS ...")
+    parser.add_argument("--equal-time", nargs="*", type=_pairs, default=[(64, 5), (256, 20)],
+                        help="SIZE:SECONDS ... (none: skip the equal-time budget)")
+    parser.add_argument("--fkan-steps", type=int, default=100, help="FKAN's steps at 64² (authors' ~2 s/step)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--models", nargs="+", default=[r.key for r in ROWS], choices=[r.key for r in ROWS])
+    parser.add_argument("--threads", type=int, default=1, help="threads per job")
+    parser.add_argument("--jobs", type=int, default=2, help="jobs at once (2 x 1 thread keeps both cores busy)")
+    parser.add_argument("--anchors", type=Path, default=Path(os.environ.get("INRKIT_ANCHORS", "/tmp/anchors")))
+    parser.add_argument("--anchors-python", default=os.environ.get("INRKIT_ANCHORS_PYTHON", sys.executable),
+                        help="python of the venv that can import the authors' code (torch, cv2, ...)")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="the JSON-lines file of finished jobs")
+    parser.add_argument("--worker", nargs=4, metavar=("MODEL", "SIZE", "SEED", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        key, size, seed, steps = args.worker
+        print("RESULT " + json.dumps(inrkit_job(BY_KEY[key], int(size), int(seed), int(steps), args.threads)))
+        return
+    if not args.report_only:
+        args.sizes = [(int(s), int(n)) for s, n in args.sizes]
+        run_queue(step_jobs(args), args)
+        run_queue(time_jobs(args), args)
+    table = args.runs.parent.parent / "authors_cpu.md" if args.runs == RUNS else args.runs.with_suffix(".md")
+    table.write_text(report(load_runs(args.runs)))
+    print(f"wrote {table}")
 
 
 if __name__ == "__main__":
