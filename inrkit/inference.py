@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ModelError, SignalError
-from .models import get_entry
 from .signals import Signal, SignalInfo, get_kind
 from .signals.base import Predict
 from .utils import resolve_device
@@ -22,9 +21,9 @@ from .utils import resolve_device
 class OutputMap:
     """Linear map between a span of signal values and the range a model is trained in.
 
-    The span is the signal's data range, or its own minimum and maximum where the model's recipe
-    normalises each signal that way (`Recipe.targets == "minmax"`; the signal's `value_range` is kept
-    in its SignalInfo, so a saved model reads its output back the same way). With a BCE loss the
+    The span is the signal's data range, or its own minimum and maximum for a model built to normalise
+    each signal that way (`ModelInfo.targets == "minmax"`, from its recipe; the signal's `value_range`
+    is kept in its SignalInfo, so a saved model reads its output back the same way). With a BCE loss the
     model's output is a logit and targets stay as they are ({0, 1} occupancy).
 
     Example:
@@ -61,7 +60,7 @@ class OutputMap:
 
 def _source_span(record: Any, info: SignalInfo, loss: str) -> tuple[float, float]:
     """The signal values that map onto the target range: the data range, or min..max for a min-max recipe."""
-    if record is None or loss != "mse" or get_entry(record.name).recipe(record.kind, record.recipe).targets != "minmax":
+    if record is None or loss != "mse" or record.targets != "minmax":
         return tuple(info.data_range)
     low, high = info.meta.get("value_range") or info.data_range
     return (float(low), float(high)) if high > low else tuple(info.data_range)  # a flat signal: nothing to stretch

@@ -49,6 +49,7 @@ BAD = [
     (["fit", "{img}", "--params", "nan"], "cannot read"),
     (["fit", "{img}", "--params", "-5"], "--params must be a positive count"),
     (["fit", "{img}", "--lr", "nan"], "--lr"),
+    (["fit", "{img}", "--targets", "percentile"], "unknown targets 'percentile'; choose from range, minmax"),
     (["fit", "{img}", "--lr", "-1"], "--lr"),
     (["fit", "{img}", "--lr-decay", "inf"], "--lr-decay"),
     (["fit", "{img}", "--target-psnr", "nan"], "--target-psnr"),

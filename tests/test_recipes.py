@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inrkit import FitConfig, create_model, fit, load, load_signal, render, save
+from inrkit.errors import ModelError
 from inrkit.fit import resolve_config
 from inrkit.inference import OutputMap, evaluate
 from inrkit.models import Recipe, get_entry
@@ -132,3 +133,24 @@ def test_a_min_max_model_reads_its_output_back_the_same_way_after_save_and_load(
     # read back through the x/255 range instead, the outputs would be stretched by 1 / 0.2: far below this
     assert evaluate(loaded, dim)["psnr"] == pytest.approx(result.metrics["psnr"], abs=1e-3)
     assert result.metrics["psnr"] > 25
+
+
+def test_targets_can_be_chosen_and_are_saved_with_the_model(tmp_path: Path) -> None:
+    ramp = np.linspace(0.25, 0.75, 8, dtype=np.float32)
+    dim = load_signal(np.broadcast_to(ramp[:, None, None], (8, 8, 3)).copy())
+    siren = create_model("siren", signal=dim, hidden_features=8, targets="minmax")
+    assert OutputMap.of(siren, dim.info).to_model(torch.tensor([0.25, 0.75])).tolist() == pytest.approx([-1.0, 1.0])
+    save(siren, tmp_path / "s.safetensors")
+    assert load(tmp_path / "s.safetensors").model_info.targets == "minmax"
+    wire = create_model("wire", signal=dim, hidden_features=8, targets="range")  # the recipe's minmax, overridden
+    assert OutputMap.of(wire, dim.info).data_range == (0.0, 1.0)
+    with pytest.raises(ModelError, match="unknown targets"):
+        create_model("siren", signal=dim, targets="percentile")
+
+
+def test_sl2a_preset_fits_every_baseline_on_min_max_targets_as_train_py_does() -> None:
+    from inrkit.bench.presets import get_preset
+
+    rows = get_preset("sl2a-div2k").models
+    assert all(r.get("fit", {}).get("targets") == "minmax" or get_entry(r["name"]).recipe("image").targets == "minmax"
+               for r in rows)

@@ -205,7 +205,8 @@ def fit_case(case: Case, context: CaseContext) -> tuple[Any, Any]:
         torch.cuda.reset_peak_memory_stats()  # peak memory per case
     fit_settings = dict(case.fit)
     loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
-    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss,
+    targets = fit_settings.pop("targets", None)
+    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss, targets=targets,
                          recipe=fit_settings.get("recipe") or "authors", **case.model.overrides)
     config = FitConfig(**fit_settings, seed=case.seed, device=case.device, progress=False)
     on_step = context.on_step

@@ -69,8 +69,9 @@ class Preset:
 
 
 def _sl2a_baseline(name: str, lr: float, batch: int, **overrides: Any) -> dict[str, Any]:
-    """A baseline row of SL²A's Table 1: train.py's Adam, 501 epochs decaying to 0.1x, its lr and batch."""
-    fit = {"epochs": 501, "steps": None, "lr": lr, "batch_size": batch, "lr_decay": 0.1}
+    """A baseline row of SL²A's Table 1: train.py's Adam, 501 epochs decaying to 0.1x, its lr and batch,
+    and its loader's per-image min-max targets."""
+    fit = {"epochs": 501, "steps": None, "lr": lr, "batch_size": batch, "lr_decay": 0.1, "targets": "minmax"}
     return {"name": name, "label": name, "hidden_layers": 3, **overrides, "fit": fit}
 
 

@@ -63,6 +63,9 @@ def fit(
     params: ParamsOption = None,
     width: WidthOption = None,
     layers: LayersOption = None,
+    targets: Annotated[str | None, typer.Option(help="range (x/255 for images) or minmax (each signal's own "
+                                                     "min..max, as WIRE, SL²A and FKAN do)",
+                                                show_default="the recipe's")] = None,
     kind: KindOption = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed (init and sampling)")] = 0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (e.g. from `inrkit meta-learn`; same "
@@ -123,7 +126,8 @@ def fit(
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,
                               resume=resume, signal_options=signal_options, checkpoint=checkpoint, plots=plots,
-                              model_options={"hidden_features": width, "hidden_layers": layers}, log=log or (),
+                              model_options={"hidden_features": width, "hidden_layers": layers, "targets": targets},
+                              log=log or (),
                               init=init)
     if json_:
         emit_json({"run": run, **json.loads((run / "metrics.json").read_text())})

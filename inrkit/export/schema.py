@@ -23,7 +23,7 @@ from ..errors import ExportError
 from ..limits import MAX_LAYERS, check_params, check_shape
 from ..models import MODELS, rebuild
 from ..models.base import ModelInfo
-from ..models.registry import LOSS_NAMES, RECIPE_NAMES, _build
+from ..models.registry import LOSS_NAMES, RECIPE_NAMES, TARGET_MAPS, _build
 from ..signals import KINDS, SignalInfo
 
 MAX_INT_ARG = 2**24  # widths, frequencies, table sizes; limits.max_params() decides what is really too big
@@ -123,13 +123,14 @@ def check_model(value: Any, source: str, field: str = "model") -> ModelInfo:
     """
     record = mapping(value, source, field)
     name = text(record.get("name"), source, f"{field}.name", MODELS)
-    # Older files may lack (or hold null for) kind, loss and recipe: the defaults ModelInfo.from_dict gives.
+    # Older files may lack (or hold null for) kind, loss, recipe and targets: the defaults ModelInfo.from_dict gives.
     kind = text(_or(record.get("kind"), "image"), source, f"{field}.kind", KINDS)
     loss = text(_or(record.get("loss"), "mse"), source, f"{field}.loss", LOSS_NAMES)
     recipe = text(_or(record.get("recipe"), "authors"), source, f"{field}.recipe", RECIPE_NAMES)
+    targets = text(_or(record.get("targets"), "range"), source, f"{field}.targets", TARGET_MAPS)
     kwargs = _check_kwargs(name, mapping(record.get("kwargs", {}), source, f"{field}.kwargs"), source,
                            f"{field}.kwargs")
-    return ModelInfo(name, kind, kwargs, loss, recipe)
+    return ModelInfo(name, kind, kwargs, loss, recipe, targets)
 
 
 def _check_kwargs(name: str, kwargs: dict[str, Any], source: str, field: str) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class ModelInfo:
         kwargs: the constructor arguments, in_features and out_features included.
         loss: "mse" (output in `target_range`) or "bce" (output is a logit).
         recipe: the recipe that gave the defaults and that `fit` follows ("authors" or "fast").
+        targets: what maps onto `target_range`: "range" (the signal's data range) or "minmax" (each
+            signal's own minimum and maximum, kept in its SignalInfo as `value_range`).
     """
 
     name: str
@@ -43,18 +45,19 @@ class ModelInfo:
     kwargs: dict[str, Any] = field(default_factory=dict)
     loss: str = "mse"
     recipe: str = "authors"
+    targets: str = "range"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kwargs", dict(self.kwargs))  # a private copy: callers cannot alias it
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "kwargs": dict(self.kwargs), "loss": self.loss,
-                "recipe": self.recipe}
+                "recipe": self.recipe, "targets": self.targets}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelInfo:
         return cls(str(d["name"]), str(d.get("kind") or "image"), dict(d.get("kwargs") or {}),
-                   str(d.get("loss") or "mse"), str(d.get("recipe") or "authors"))
+                   str(d.get("loss") or "mse"), str(d.get("recipe") or "authors"), str(d.get("targets") or "range"))
 
 
 class Backbone(nn.Module):

@@ -239,7 +239,7 @@ def solve_width(entry: ModelEntry, kwargs: dict[str, Any], params: int, toleranc
 
 def create_model(name: str, in_features: int | None = None, out_features: int | None = None, *,
                  kind: str | None = None, params: int | None = None, signal: Any = None, loss: str | None = None,
-                 recipe: str = "authors", **overrides: Any) -> Backbone:
+                 recipe: str = "authors", targets: str | None = None, **overrides: Any) -> Backbone:
     """Build a registered backbone with its recipe for `kind`.
 
     Args:
@@ -253,6 +253,7 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
         loss: "mse" or "bce" (logits); the recipe's, else the signal kind's, when None.
         recipe: "authors" (default) or "fast"; supplies the defaults and is recorded on the model, so
             `fit` trains it with the same recipe.
+        targets: "range" or "minmax" (see `Recipe.targets`); the recipe's when None.
         **overrides: constructor arguments; None values are dropped so the recipe's stand.
 
     Example:
@@ -283,7 +284,11 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
     loss = loss or recipe.loss or (KINDS[kind].loss if kind in KINDS else "mse")
     if loss not in LOSS_NAMES:
         raise ModelError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
-    return rebuild(ModelInfo(name, kind, kwargs, loss, recipe_name), info if isinstance(info, SignalInfo) else None)
+    targets = targets or recipe.targets
+    if targets not in TARGET_MAPS:
+        raise ModelError(f"unknown targets {targets!r}; choose from {', '.join(TARGET_MAPS)}")
+    return rebuild(ModelInfo(name, kind, kwargs, loss, recipe_name, targets),
+                   info if isinstance(info, SignalInfo) else None)
 
 
 # The shared constructor vocabulary and the least each may be.
