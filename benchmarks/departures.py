@@ -8,7 +8,8 @@ difference per seed isolates the departure. PSNR is always on x/255, clamped, pe
 Effects:
     minmax    targets x/255 vs per-image min-max (x - min)/(max - min), as WIRE, SL²A and FKAN (and now
               their inrkit image recipes) do
-    linspace  cell-centre coordinates (inrkit) vs the inclusive linspace(-1, 1, N) (most authors)
+    linspace  cell-centre coordinates (inrkit) vs the inclusive linspace(-1, 1, N) (most authors), both
+              with the recipe's targets
     lr        PSNR at each of `--lrs` (the recipe's protocol otherwise), to choose between rates
 
 Usage:
@@ -40,12 +41,14 @@ def _grid(shape: tuple[int, int], inclusive: bool) -> torch.Tensor:
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
 
 
-def run(name: str, seed: int, steps: int, size: int, *, minmax: bool = False, inclusive: bool = False,
+def run(name: str, seed: int, steps: int, size: int, *, minmax: bool | None = None, inclusive: bool = False,
         lr: float | None = None) -> float:
-    """PSNR (dB, on x/255) of one full-batch fit with the chosen target and coordinate convention."""
+    """PSNR (dB, on x/255) of one full-batch fit with the chosen target and coordinate convention
+    (targets: min-max when `minmax`, else x/255; None takes the backbone's recipe)."""
     signal = load_signal(IMAGE, crop=size)
     torch.manual_seed(seed)
     model = create_model(name, signal=signal)
+    minmax = model.model_info.targets == "minmax" if minmax is None else minmax
     out = OutputMap((0.0, 1.0), tuple(model.target_range))  # x/255; the min-max stretch is applied below
     x = signal.targets().float()
     lo, hi = (float(x.min()), float(x.max())) if minmax else (0.0, 1.0)
@@ -82,7 +85,8 @@ def main() -> None:
     option = {"minmax": "minmax", "linspace": "inclusive"}[args.effect]
     diffs = []
     for seed in args.seeds:
-        ours = run(args.model, seed, args.steps, args.size)
+        baseline = {"minmax": False} if args.effect == "minmax" else {}  # x/255 against min-max
+        ours = run(args.model, seed, args.steps, args.size, **baseline)
         theirs = run(args.model, seed, args.steps, args.size, **{option: True})
         diffs.append(theirs - ours)
         print(f"{args.model} seed {seed}: inrkit {ours:.2f} dB, authors' {args.effect} {theirs:.2f} dB, "
