@@ -79,10 +79,11 @@ def inrkit_job(row: Row, size: int, seed: int, steps: int, threads: int) -> dict
     import torch
 
     from inrkit import FitConfig, create_model, fit, load_signal
-    from inrkit.utils import count_params
+    from inrkit.utils import count_params, seed_everything
 
     torch.set_num_threads(threads)
     signal = load_signal(IMAGE, crop=size)
+    seed_everything(seed)  # the init is the seed's, as `inrkit fit --seed` and the bench draw it
     model = create_model(row.model, signal=signal, **row.kwargs)
     batch = row.batch or signal.num_samples
     config = FitConfig(steps=steps, seed=seed, device="cpu", progress=False, log_every=1, threads=threads,
