@@ -97,6 +97,7 @@ class FieldStore:
         stored = self.index.get("model")
         if stored is None:
             return
+        stored = ModelInfo.from_dict(stored).to_dict()  # a dataset written before a field existed gets its default
         if json.dumps(stored, sort_keys=True, default=str) != json.dumps(info.to_dict(), sort_keys=True, default=str):
             raise ConfigError(f"{self.folder} holds {stored['name']} fits {stored.get('kwargs')}; "
                               f"write {info.name} {info.kwargs} to another folder")

@@ -136,3 +136,14 @@ def test_fit_starts_from_an_init_file_and_refuses_one_of_another_size(folder: Pa
     res = runner.invoke(app, [*args, "--width", "12", "--init", str(tmp_path / "init.safetensors"),
                               "--out", str(tmp_path / "run2")])
     assert res.exit_code == 2 and "init is for siren" in res.output and "Traceback" not in res.output
+
+
+def test_a_dataset_written_before_the_targets_field_still_takes_new_members(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fields"
+    assert fit_many_cli(str(folder / "c0.png"), *SMALL, "--out", str(out)).exit_code == 0
+    index = json.loads((out / INDEX).read_text())
+    del index["model"]["targets"]  # as an older inrkit wrote it
+    (out / INDEX).write_text(json.dumps(index))
+    res = fit_many_cli(str(folder / "c1.png"), *SMALL, "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert len(NeuralFieldDataset(out)) == 2
