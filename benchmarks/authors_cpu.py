@@ -291,7 +291,7 @@ def main() -> None:
         args.sizes = [(int(s), int(n)) for s, n in args.sizes]
         run_queue(step_jobs(args), args)
         run_queue(time_jobs(args), args)
-    table = args.runs.parent.parent / "authors_cpu.md" if args.runs == RUNS else args.runs.with_suffix(".md")
+    table = RESULTS / "authors_cpu.md" if args.runs.resolve() == RUNS else args.runs.with_suffix(".md")
     table.write_text(report(load_runs(args.runs)))
     print(f"wrote {table}")
 
