@@ -18,8 +18,10 @@ Departures:
 - Beside the authors' code (`benchmarks/results/authors_cpu.md`, three seeds): 17.07 against 17.01 dB at
   256² after 25 steps; at 64² after 300 steps both fit the 8-bit crop past 60 dB, where the authors' own
   seeds scatter by 7 dB (70.9 / 77.3 / 70.1), so the comparison is made after 50 steps
-  (`authors_cpu/early.md`): 43.33 against 41.60 dB; with the authors' grid inrkit would still be ~1.2 dB
-  higher, a gap not traced to a cause.
+  (`authors_cpu/early.md`): 43.33 against 41.60 dB over seeds 0-2. Given the same initial weights and
+  data, inrkit and the authors' code reach the same PSNR (42.59 dB over seeds 0-5 after 50 steps,
+  `python benchmarks/twins.py gauss --steps 50 --seeds 0 1 2 3 4 5`): the gap is the grid and the seeds
+  (sd ~1.9 dB at 50 steps), not the implementation.
 
 Recipes: images take `wire_image_denoise.py`'s protocol (2,000 epochs of random 65,536-pixel
 batches, lr scaled by min(1, 65536 / N) and decaying to 0.1x, MSE) at lr 2e-3. The script runs every
