@@ -147,3 +147,12 @@ def test_a_dataset_written_before_the_targets_field_still_takes_new_members(fold
     res = fit_many_cli(str(folder / "c1.png"), *SMALL, "--out", str(out))
     assert res.exit_code == 0, res.output
     assert len(NeuralFieldDataset(out)) == 2
+
+
+def test_fit_many_takes_the_target_mapping_and_records_it(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fields"
+    res = fit_many_cli(str(folder / "c0.png"), *SMALL, "--targets", "minmax", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / INDEX).read_text())["model"]["targets"] == "minmax"
+    bad = fit_many_cli(str(folder / "c1.png"), *SMALL, "--targets", "percentile", "--out", str(tmp_path / "f2"))
+    assert bad.exit_code == 2 and "unknown targets 'percentile'" in bad.output

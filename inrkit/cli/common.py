@@ -282,4 +282,7 @@ WidthOption = Annotated[int | None, typer.Option("--width", min=1, max=MAX_INT, 
                                                  show_default="the recipe's")]
 LayersOption = Annotated[int | None, typer.Option("--layers", min=0, max=MAX_LAYERS,
                                                   help="hidden layers (hidden_layers)", show_default="the recipe's")]
+TargetsOption = Annotated[str | None, typer.Option(help="range (x/255 for images) or minmax (each signal's own "
+                                                        "min..max, as WIRE, SL²A and FKAN do)",
+                                                   show_default="the recipe's")]
 KindOption = Annotated[str | None, typer.Option("--kind", help="signal kind", show_default="from the file suffix")]

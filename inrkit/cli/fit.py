@@ -21,6 +21,7 @@ from .common import (
     LrDecayOption,
     LrOption,
     ParamsOption,
+    TargetsOption,
     WidthOption,
     check_applies,
     console,
@@ -63,9 +64,7 @@ def fit(
     params: ParamsOption = None,
     width: WidthOption = None,
     layers: LayersOption = None,
-    targets: Annotated[str | None, typer.Option(help="range (x/255 for images) or minmax (each signal's own "
-                                                     "min..max, as WIRE, SL²A and FKAN do)",
-                                                show_default="the recipe's")] = None,
+    targets: TargetsOption = None,
     kind: KindOption = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed (init and sampling)")] = 0,
     init: Annotated[Path | None, typer.Option(help="start from these weights (e.g. from `inrkit meta-learn`; same "

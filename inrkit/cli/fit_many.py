@@ -17,6 +17,7 @@ from .common import (
     LrDecayOption,
     LrOption,
     ParamsOption,
+    TargetsOption,
     WidthOption,
     console,
     err_console,
@@ -41,6 +42,7 @@ def fit_many(
     params: ParamsOption = None,
     width: WidthOption = None,
     layers: LayersOption = None,
+    targets: TargetsOption = None,
     kind: KindOption = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="base random seed (each file adds its own offset)")] = 0,
     seeds: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fits per file, each with its own seed")] = 1,
@@ -68,7 +70,8 @@ def fit_many(
     options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
                if v is not None}
     summary = run_fit_many(source, model, out, config, seeds=seeds, init=init, params=parse_budget(params), kind=kind,
-                           signal_options=options, model_options={"hidden_features": width, "hidden_layers": layers},
+                           signal_options=options, model_options={"hidden_features": width, "hidden_layers": layers,
+                                                                  "targets": targets},
                            chunk=chunk, warn=lambda line: err_console.print(f"warning: {line}", markup=False,
                                                                            highlight=False, soft_wrap=True),
                            progress=None if quiet else _report)
