@@ -230,3 +230,11 @@ def test_a_ray_address_where_nothing_answers_is_one_line_in_seconds(image: Path,
                      f"127.0.0.1:{port}", "--out", str(tmp_path / "o"), "--quiet"],
                     f"cannot connect to the Ray cluster at 127.0.0.1:{port}: nothing answers there")
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unknown_target_mapping_is_refused_before_anything_is_written(image: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    one_line_exit_2(["bench", "-s", str(image), "--models", "siren", "--steps", "2", "--device", "cpu", "--quiet",
+                     "--set", "image.targets=percentile", "--out", str(out)],
+                    "unknown targets 'percentile'; choose from range, minmax")
+    assert not out.exists()

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..models.registry import TARGET_MAPS
+from ..models.registry import check_targets
 from .case import base_row, get_runner, run_case, runner_module
 from .progress import BenchProgress
 from .spec import BenchSpec, Case, load_spec, make_spec, resolve
@@ -119,8 +118,7 @@ def check_cases(spec: BenchSpec, cases: list[Case]) -> None:
     resolve_device(spec.device)
     for case in cases:
         FitConfig(**{k: v for k, v in case.fit.items() if k not in ("loss", "targets")})  # the model's, not the fit's
-        if case.fit.get("targets", "range") not in TARGET_MAPS:
-            raise ConfigError(f"targets must be one of {', '.join(TARGET_MAPS)}, got {case.fit['targets']!r}")
+        check_targets(case.fit.get("targets", "range"))
         for key in ("crop", "size"):
             value = case.load.get(key)
             if isinstance(value, (int, list, tuple)) and not isinstance(value, bool):

@@ -284,11 +284,16 @@ def create_model(name: str, in_features: int | None = None, out_features: int | 
     loss = loss or recipe.loss or (KINDS[kind].loss if kind in KINDS else "mse")
     if loss not in LOSS_NAMES:
         raise ModelError(f"unknown loss {loss!r}; choose from {', '.join(LOSS_NAMES)}")
-    targets = targets or recipe.targets
-    if targets not in TARGET_MAPS:
-        raise ModelError(f"unknown targets {targets!r}; choose from {', '.join(TARGET_MAPS)}")
+    targets = check_targets(targets or recipe.targets)
     return rebuild(ModelInfo(name, kind, kwargs, loss, recipe_name, targets),
                    info if isinstance(info, SignalInfo) else None)
+
+
+def check_targets(targets: Any) -> str:
+    """`targets` if it names a target mapping, else the one-line ModelError."""
+    if targets not in TARGET_MAPS:
+        raise ModelError(f"unknown targets {targets!r}; choose from {', '.join(TARGET_MAPS)}")
+    return targets
 
 
 # The shared constructor vocabulary and the least each may be.
