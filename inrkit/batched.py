@@ -152,11 +152,12 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
         raise ConfigError(f"{model_info(nets[0]).name} adds its own loss term, which fit_many does not run yet; "
                           "use fit")
     cfg = resolve_config(config, nets[0], members[0].signal)
+    maps = [OutputMap.of(net, m.signal.info) for net, m in zip(nets, members)]  # each member's own (min-max)
     with engine_settings(cfg.precision, cfg.threads):
-        stack = _stack(nets, members, cfg, device, engine)
+        stack = _stack(nets, members, maps, cfg, device, engine)
         for m in members:
             m.engine = stack.engine.kind
-        _train(stack, members, cfg, device, callback)
+        _train(stack, members, maps, cfg, device, callback)
     return members
 
 
@@ -169,7 +170,8 @@ def _check_supported(config: FitConfig) -> None:
         raise ConfigError(f"fit_many does not support {', '.join(unsupported)} yet; use fit for those")
 
 
-def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: torch.device, engine: str) -> Stack:
+def _stack(nets: list[Backbone], members: list[Member], maps: list[OutputMap], cfg: FitConfig, device: torch.device,
+           engine: str) -> Stack:
     first = members[0].signal
     probe = first.coords(torch.arange(min(PROBE_POINTS, first.num_samples))).to(device)
     try:
@@ -178,8 +180,8 @@ def _stack(nets: list[Backbone], members: list[Member], cfg: FitConfig, device: 
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     samplers, full = [], False
-    for net, m in zip(nets, members):  # each member's own map: a min-max recipe stretches each signal alone
-        sampler, full = make_sampler(m.signal, cfg.batch_size, OutputMap.of(net, m.signal.info).to_model, device,
+    for out_map, m in zip(maps, members):
+        sampler, full = make_sampler(m.signal, cfg.batch_size, out_map.to_model, device,
                                      torch.Generator().manual_seed(m.seed))
         samplers.append(sampler)
     stack = Stack(members_engine, list(range(len(members))), samplers, list(nets),
@@ -219,11 +221,10 @@ def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: F
     return ((pred - target).double() ** 2).flatten(1).mean(1)
 
 
-def _train(stack: Stack, members: list[Member], cfg: FitConfig, device: torch.device,
+def _train(stack: Stack, members: list[Member], maps: list[OutputMap], cfg: FitConfig, device: torch.device,
            callback: Callable[[int, dict[str, float]], None] | None) -> None:
     """fit's loop over the stack; members that reach the target or diverge leave it as they do."""
     signal, info = members[0].signal, model_info(stack.modules[0])
-    maps = [OutputMap.of(net, members[i].signal.info) for net, i in zip(stack.modules, stack.active)]
     gains, span = torch.tensor([m.gain for m in maps], dtype=torch.float64), signal.data_range[1] - signal.data_range[0]
     horizon = cfg.steps if cfg.steps < SECONDS_CAP else 2000  # a time budget: log as for a 2000-step fit
     log_every, eval_every = cfg.log_every or max(1, horizon // 200), cfg.eval_every or max(1, horizon // 20)
