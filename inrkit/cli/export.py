@@ -199,8 +199,6 @@ def compress(
     from ..codec import encode_image
     from ..utils import resolve_device
 
-    if not bpp > 0:
-        raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
     _check_inrz_name(out)
     resolve_device(device)
     with progress.quiet(quiet):
