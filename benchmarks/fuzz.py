@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print(counts)
     files = file_fuzz(args.file_mutations, args.seed)
     print(files)
-    each = {"subprocess": " ".join(subprocess_prefix(args.timeout, args.memory)) + f" inrkit ARGS... with "
+    each = {"subprocess": " ".join(subprocess_prefix(args.timeout)) + f" inrkit ARGS... with "
                           f"RLIMIT_AS={args.memory} (as `prlimit --as={args.memory}`)",
             "fork": f"a forked child running `inrkit ARGS...` with RLIMIT_AS={args.memory}, killed after "
                     f"{args.timeout:.0f} s",

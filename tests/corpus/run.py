@@ -98,7 +98,7 @@ def inrkit_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "inrkit"]
 
 
-def subprocess_prefix(timeout: float, memory: str) -> list[str]:
+def subprocess_prefix(timeout: float) -> list[str]:
     """`timeout -k 5 T` where the tool exists, else nothing (Python's timeout only).
 
     The address-space limit is set by `invoke_subprocess` itself (setrlimit before exec), the same as
@@ -121,7 +121,7 @@ def invoke_subprocess(argv: list[str], cwd: Path, profile: object, timeout: floa
 
     start = time.perf_counter()
     try:
-        proc = subprocess.run([*subprocess_prefix(timeout, memory), *inrkit_command(), *argv], cwd=cwd, env=env,
+        proc = subprocess.run([*subprocess_prefix(timeout), *inrkit_command(), *argv], cwd=cwd, env=env,
                               capture_output=True, text=True, errors="replace", timeout=timeout + 15,
                               preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
