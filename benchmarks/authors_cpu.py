@@ -44,7 +44,6 @@ REFERENCE = SHARED / "anchors" / "run_reference.py"
 RESULTS = HERE / "results"
 RUNS = RESULTS / "authors_cpu" / "runs.jsonl"
 WARMUP = 5
-REPO_DIRS = {"siren": "siren", "wire": "wire", "sl2a": "SL2A-INR", "fkan": "FKAN", "spder": "SPDER"}  # the README's
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,15 @@ ROWS = [
     Row("spder", "SPDER (spder repo)", "spder", "spder"),
 ]
 BY_KEY = {r.key: r for r in ROWS}
+
+
+def reference():
+    """The anchors' run_reference module (its repository folders and commit lookup; torch and numpy only)."""
+    if str(REFERENCE.parent) not in sys.path:
+        sys.path.insert(0, str(REFERENCE.parent))
+    import run_reference
+
+    return run_reference
 
 
 # ----------------------------------------------------------------------------- one job (a subprocess)
@@ -104,11 +112,10 @@ def authors_job(row: Row, size: int, seed: int, steps: int, threads: int, anchor
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(" | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:]))
-    res = json.loads(lines[-1][len("RESULT "):])
-    stamp = anchors / REPO_DIRS[res["repo"]] / ".commit"
+    res, ref = json.loads(lines[-1][len("RESULT "):]), reference()
     return {"psnr": res["psnr"], "params": res["params"], "batch": res["batch"], "s_per_step": res["s_per_step"],
             "s_total": res["s_total"], "lr": res["lr"], "lr_decay": res["gamma"] or 1.0,
-            "commit": stamp.read_text().strip() if stamp.is_file() else "unknown"}
+            "commit": ref.repo_commit(anchors / ref.REPO_DIRS[res["repo"]])}
 
 
 # ----------------------------------------------------------------------------- the queue
