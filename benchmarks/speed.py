@@ -12,6 +12,12 @@ Examples (from the repository root):
     python benchmarks/speed.py                                  # CPU: every backbone, 64² crop, 30 dB
     python benchmarks/speed.py --models siren --size 256        # the 256² SIREN comparison
     python benchmarks/speed.py --device cuda --size 512         # benchmarks/gpu_check.sh
+    python benchmarks/speed.py --models siren --variants authors,fast+int --signals \
+        ../shared/data/audio/fsdd/0_jackson_0.wav --targets 50,60 --eval-every 1   # audio
+Signals are Kodak names or paths of any kind; with several --targets the fit stops at the highest and
+the table gives the steps and seconds to each (from the fit's history, so --eval-every sets how finely
+random-batch fits are checked; evaluation time is not training time). Rows are every finished case of the
+bench folder, so runs with different step caps into one folder make one table.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from inrkit import list_models
-from inrkit.bench import run_benchmark
+from inrkit.bench import ResultStore, run_benchmark
 
 KODAK = Path("/work/shared/data/kodak")
 VARIANTS = {"authors": {"recipe": "authors"}, "fast": {"recipe": "fast"},
@@ -32,9 +38,10 @@ VARIANTS = {"authors": {"recipe": "authors"}, "fast": {"recipe": "fast"},
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="*", help="comma-separated names or patterns (default: every backbone)")
-    p.add_argument("--images", default="kodim19", help="comma-separated Kodak image names")
-    p.add_argument("--size", type=int, default=64, help="centre crop side")
-    p.add_argument("--target", type=float, default=30.0, help="target PSNR (dB)")
+    p.add_argument("--signals", "--images", default="kodim19", help="comma-separated Kodak names or signal paths")
+    p.add_argument("--size", type=int, default=64, help="image: centre crop side")
+    p.add_argument("--targets", "--target", default="30", help="comma-separated target PSNRs (dB)")
+    p.add_argument("--eval-every", type=int, default=None, help="steps between progress PSNRs of random-batch fits")
     p.add_argument("--steps", type=int, default=400, help="step cap per fit")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--seeds", default="0")
@@ -45,6 +52,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def signal_paths(args: argparse.Namespace) -> list[str]:
+    """Kodak names (kodim19) become their files; anything else is a path."""
+    return [str(KODAK / f"{name}.png") if name.startswith("kodim") and "." not in name else name
+            for name in (n.strip() for n in args.signals.split(","))]
+
+
+def targets(args: argparse.Namespace) -> list[float]:
+    return sorted(float(t) for t in args.targets.split(","))
+
+
 def step_cost(args: argparse.Namespace) -> None:
     """Seconds per step of each variant, measured side by side (interleaved, so load hits all alike)."""
     import statistics
@@ -53,7 +70,7 @@ def step_cost(args: argparse.Namespace) -> None:
 
     from inrkit import FitConfig, create_model, fit, load_signal
 
-    signal = load_signal(KODAK / f"{args.images.split(',')[0]}.png", crop=args.size)
+    signal = load_signal(signal_paths(args)[0], crop=args.size if "kodak" in signal_paths(args)[0] else None)
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     costs: dict[str, list[float]] = {}
     for _ in range(2):
@@ -74,38 +91,44 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     models = [{"name": name, "label": f"{name} {variant}", "fit": VARIANTS[variant]}
               for name in names for variant in args.variants.split(",")]
-    return {"signals": [str(KODAK / f"{name.strip()}.png") for name in args.images.split(",")],
-            "model": models, "seeds": [int(s) for s in args.seeds.split(",")], "device": args.device,
-            "isolate": True, "out": str(args.out or Path(__file__).parent / "results" / f"speed-{args.size}"),
-            "image": {"crop": args.size, "target_psnr": args.target, "steps": args.steps}}
+    fit = {"target_psnr": max(targets(args)), "steps": args.steps,
+           **({"eval_every": args.eval_every} if args.eval_every else {})}
+    out = args.out or Path(__file__).parent / "results" / f"speed-{args.size}"
+    return {"signals": signal_paths(args), "model": models, "seeds": [int(s) for s in args.seeds.split(",")],
+            "device": args.device, "isolate": True, "out": str(out),
+            **{kind: dict(fit) for kind in ("audio", "video", "sdf", "occupancy")}, "image": {"crop": args.size, **fit}}
 
 
-def table(rows: list[dict[str, Any]], target: float) -> str:
-    """Markdown: one row per backbone and variant, means over images and seeds, with ratios to authors."""
+def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
+    """Markdown: one row per backbone and variant, means over signals and seeds, with ratios to authors.
+
+    Steps and seconds to each target come from the fit's history (the first row at or above it)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "ok":
-            groups.setdefault(r["model"], []).append(r)
-    authors_time = {label.rsplit(" ", 1)[0]: _mean([_time(r) for r in rs])
-                    for label, rs in groups.items() if label.endswith(" authors")}
-    lines = [f"| backbone | recipe | s/step | steps to {target:g} dB | seconds to {target:g} dB | × authors |"
-             " final PSNR (dB) | peak MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        groups.setdefault(r["model"], []).append(r)
+    to = {label: {t: [reach(r, t) for r in rs] for t in goals} for label, rs in groups.items()}
+    head = " | ".join(f"steps to {t:g} dB | seconds to {t:g} dB | × authors" for t in goals)
+    lines = [f"| backbone | recipe | s/step | {head} | final PSNR (dB) | peak MiB |",
+             "|---|---|---:|" + "---:|---:|---:|" * len(goals) + "---:|---:|"]
     for label, rs in sorted(groups.items()):
         name, variant = label.rsplit(" ", 1)
-        time = _mean([_time(r) for r in rs])
-        base = authors_time.get(name, math.nan)
-        steps = _mean([r["steps"] if r.get("time_to_target") is not None else math.nan for r in rs])
-        cells = [name, variant, f"{_mean([r['seconds'] / max(r['steps'], 1) for r in rs]):.3f}",
-                 _fmt(steps, "{:.0f}"), _fmt(time, "{:.1f}"), _fmt(base / time, "{:.2f}×"),
-                 f"{_mean([r['metrics'].get('psnr', math.nan) for r in rs]):.2f}",
-                 _fmt(_mean([r.get("extra", {}).get("peak_mib", math.nan) for r in rs]), "{:.0f}")]
+        cells = [name, variant, f"{_mean([r['seconds'] / max(r['steps'], 1) for r in rs]):.3f}"]
+        for t in goals:
+            steps, time = (_mean([hit[i] for hit in to[label][t]]) for i in (0, 1))
+            base = _mean([hit[1] for hit in to.get(f"{name} authors", {}).get(t, [(math.nan, math.nan)])])
+            cells += [_fmt(steps, "{:.0f}"), _fmt(time, "{:.1f}"), _fmt(base / time, "{:.2f}×")]
+        cells += [f"{_mean([r['metrics'].get('psnr', math.nan) for r in rs]):.2f}",
+                  _fmt(_mean([r.get("extra", {}).get("peak_mib", math.nan) for r in rs]), "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _time(row: dict[str, Any]) -> float:
-    """Seconds to the target, or NaN where the fit never reached it (a "–" in the table)."""
-    return row["time_to_target"] if row.get("time_to_target") is not None else math.nan
+def reach(row: dict[str, Any], target: float) -> tuple[float, float]:
+    """(steps, seconds) at the first history row whose PSNR reached `target`; NaNs where none did."""
+    for step, _loss, psnr, seconds, *_ in row.get("history") or []:
+        if psnr is not None and not math.isnan(psnr) and psnr >= target:
+            return step, seconds
+    return math.nan, math.nan
 
 
 def _mean(values: list[float]) -> float:
@@ -123,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         step_cost(args)
         return
     run = run_benchmark(spec_for(args))
-    text = table(run.rows(), args.target)
+    text = table(ResultStore(run.out).rows("ok"), targets(args))
     (run.out / "speed.md").write_text(text + "\n")
     print(text)
 

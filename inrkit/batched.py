@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import progress as progress_display
-from .engine import engine_settings
+from .engine import adam, engine_settings
 from .errors import ConfigError
 from .fit import (
     SECONDS_CAP,
@@ -187,7 +187,7 @@ def _stack(nets: list[Backbone], members: list[Member], maps: list[OutputMap], c
     stack = Stack(members_engine, list(range(len(members))), samplers, list(nets),
                    params=dict(members_engine.params))
     recipe = get_entry(model_info(nets[0]).name).recipe(first.kind, cfg.recipe)  # Adam's betas and eps, as fit
-    stack.optimizer = torch.optim.Adam(list(stack.params.values()), lr=cfg.lr, betas=recipe.betas, eps=recipe.eps)
+    stack.optimizer = adam(stack.params.values(), lr=cfg.lr, betas=recipe.betas, eps=recipe.eps)
     if full:
         batches = [next(s) for s in samplers]
         same = all(b[0] is batches[0][0] or torch.equal(b[0], batches[0][0]) for b in batches)

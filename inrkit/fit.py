@@ -19,7 +19,7 @@ from torch import nn
 
 from . import checkpoints
 from . import progress as progress_display
-from .engine import build_engine, check_precision, engine_settings, train_step
+from .engine import adam, build_engine, check_precision, engine_settings, train_step
 from .errors import ConfigError, InrkitError, ModelError
 from .inference import OutputMap, evaluate, predictor
 from .metrics import psnr_from_mse
@@ -338,8 +338,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     model.init_from_signal(signal)
     engine = build_engine(model, device, cfg.precision, cfg.compile and extra is None)  # no double backward
     recipe = get_entry(model_info(model).name).recipe(signal.kind, cfg.recipe)  # Adam's betas and eps
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                                 betas=recipe.betas, eps=recipe.eps)
+    optimizer = adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=recipe.betas, eps=recipe.eps)
     clock = Clock(device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, lambda: clock.total))
     fit_identity = checkpoints.identity(model, signal, asdict(cfg)) if cfg.checkpoint_path or resume else {}

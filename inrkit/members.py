@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from .engine import adam
 from .models.base import Backbone
 from .stacked import StackedMembers
 
@@ -220,7 +221,7 @@ class Stack:
         old, old_params = self.optimizer, self.params
         kept = self.engine.keep(index)
         self.params = {name: param for name, (param, _) in kept.items()}
-        self.optimizer = torch.optim.Adam(list(self.params.values()), **_adam_settings(old))
+        self.optimizer = adam(self.params.values(), **_adam_settings(old))
         for name, (p_new, local) in kept.items():
             st = old.state.get(old_params[name])
             if st:

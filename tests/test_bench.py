@@ -291,6 +291,10 @@ def test_per_model_budget_and_fit_settings_and_stable_hashes(signals: Path) -> N
         run_benchmark({"signals": [str(signals)], "runner": "nope", "out": "/nonexistent/never"}, progress=False)
     forced = resolve(make_spec({"signals": [str(signals / "img0.png")], "kind": "image"}))
     assert forced[0].kind == "image"
+    # a model that names its own budget (epochs) replaces the spec's steps instead of clashing with it
+    by_epochs = resolve(make_spec({"signals": [str(signals / "img0.png")], "steps": 9,
+                                   "model": [{"name": "siren", "fit": {"epochs": 3, "batch_size": 64}}]}))
+    assert by_epochs[0].fit == {"epochs": 3, "batch_size": 64}
 
 
 def test_equal_budget_section_reads_histories_at_the_common_budget() -> None:

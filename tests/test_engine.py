@@ -150,3 +150,20 @@ def test_a_compiled_fit_saves_and_loads_like_any_other(image, tmp_path) -> None:
     coords = torch.rand(50, 2) * 2 - 1
     assert torch.allclose(load(tmp_path / "m.safetensors")(coords), result.model(coords), atol=1e-6)
     assert result.metrics["psnr"] == pytest.approx(eager.metrics["psnr"], abs=1e-3)  # the same training
+
+
+def test_adam_is_fused_where_it_can_be_and_plain_for_complex_weights() -> None:
+    from inrkit.engine import adam
+
+    real = torch.nn.Parameter(torch.ones(3))
+    fused, plain = adam([real], lr=0.1), torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    assert fused.defaults["fused"] is True  # this machine's PyTorch has the CPU kernel
+    for opt in (fused, plain):  # the same update rule as the plain Adam
+        opt.param_groups[0]["params"][0].grad = torch.tensor([1.0, -2.0, 0.5])
+        opt.step()
+    torch.testing.assert_close(real, plain.param_groups[0]["params"][0])
+    wire_like = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))  # WIRE: no fused kernel for complex
+    opt = adam([wire_like], lr=0.1)
+    wire_like.grad = torch.ones(3, dtype=torch.complex64)
+    opt.step()
+    assert not opt.defaults["fused"] and torch.isfinite(torch.view_as_real(wire_like)).all()

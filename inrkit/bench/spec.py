@@ -19,7 +19,7 @@ from ..utils import parse_count
 from .spec_check import FIELDS, MODEL_FIELDS, check_kinds, check_types, check_unknown, describe, read_spec_file
 
 FIT_KEYS = ("steps", "epochs", "samples", "seconds", "lr", "lr_decay", "batch_size", "loss", "targets",
-            "target_psnr", "recipe", "warmup", "sampler", "precision", "compile", "threads")
+            "target_psnr", "eval_every", "recipe", "warmup", "sampler", "precision", "compile", "threads")
 """Per-kind settings that go to FitConfig; every other per-kind key goes to the kind's loader."""
 
 
@@ -310,11 +310,22 @@ def resolve(spec: BenchSpec) -> list[Case]:
         top = {"steps": spec.steps, **({"target_psnr": spec.target_psnr} if spec.target_psnr is not None else {})}
         kind_fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
         for model in models:
-            fit, params = {**kind_fit, **model.fit}, model.params if model.params is not None else spec.params
+            fit, params = _merge_fit(kind_fit, model.fit), model.params if model.params is not None else spec.params
             cases.extend(make_case(path, kind, model, seed, fit=fit, load=settings, params=params,
                                    device=spec.device, runner=spec.runner, options=spec.options)
                          for seed in spec.seeds)
     return cases
+
+
+BUDGET_KEYS = ("steps", "epochs", "samples")
+
+
+def _merge_fit(inherited: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """A model's fit settings over the kind's and the spec's; a model that names its own budget (say
+    epochs) replaces the inherited one instead of adding a second."""
+    if any(key in own for key in BUDGET_KEYS):
+        inherited = {k: v for k, v in inherited.items() if k not in BUDGET_KEYS}
+    return {**inherited, **own}
 
 
 def make_case(signal: str, kind: str, model: ModelSpec, seed: int = 0, *, fit: dict[str, Any] | None = None,
