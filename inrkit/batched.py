@@ -137,7 +137,7 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
     """
     members = members_of(signals, seeds, (config or FitConfig()).seed)
     config = config or FitConfig()
-    _check_supported(config)
+    check_supported(config)
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     device = resolve_device(config.device)
@@ -161,7 +161,7 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
     return members
 
 
-def _check_supported(config: FitConfig) -> None:
+def check_supported(config: FitConfig) -> None:
     """The FitConfig options fit_many does not run (yet): one clear error rather than a silent difference."""
     unsupported = [name for name, off in (("loss_terms", {}), ("checkpoint_path", None), ("sampler", "uniform"),
                                           ("precision", "fp32"), ("compile", False))

@@ -306,3 +306,30 @@ def test_equal_budget_section_reads_histories_at_the_common_budget() -> None:
     assert "at 2 seconds" in text and "at 100 samples" in text
     assert "| a | 30.00 | 20.00 |" in text  # a at 2 s: 30 dB; at 100 samples: 20 dB
     assert "| b | – | 35.00 |" in text  # b had nothing by 2 s
+
+
+def test_batched_bench_gives_each_case_the_row_a_single_fit_gives(signals: Path, uninterrupted: Path,
+                                                                  tmp_path: Path) -> None:
+    """--batched trains the cases that differ only in signal and seed together (fit_many); every row is
+    the one `fit` gives, up to float summation order, with its seconds shared out and marked."""
+    out = tmp_path / "batched"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(app, [*bench_args(signals, out), "--batched"])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    alone = {(r["signal_name"], r["model"], r["seed"]): r for r in ResultStore(uninterrupted).rows()}
+    together = ResultStore(out).rows()
+    assert len(together) == len(alone) == 18 and all(r["status"] == "ok" for r in together)
+    for row in together:
+        single = alone[(row["signal_name"], row["model"], row["seed"])]
+        assert row["config_hash"] == single["config_hash"]  # the same cases: stores stay interchangeable
+        assert row["metrics"]["psnr"] == pytest.approx(single["metrics"]["psnr"], abs=0.01)  # float order only
+        assert row["extra"]["batched"]["members"] == 6  # 3 images x 2 seeds per model
+        assert (Path(out) / "thumbs").is_dir() and row["thumbnail"]
+    with pytest.raises(inrkit.ConfigError, match="batched must be"):
+        from inrkit.bench import make_spec
+
+        make_spec({"signals": [str(signals)], "batched": "sometimes"})

@@ -35,12 +35,15 @@ class CaseContext:
         keep_reconstruction: write the reconstruction file too.
         on_step: called with the step number while fitting (drives the progress bar).
         cache: survives from case to case in one process (the last loaded signal).
+        prefit: (signal, FitResult or the exception it ended with) when the case was already trained
+            with others by `fit_many` (bench/grouped.py); `fit_case` then returns it instead of fitting.
     """
 
     out: Path
     keep_reconstruction: bool = False
     on_step: Callable[[int], None] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    prefit: tuple[Any, Any] | None = None
 
 
 Runner = Callable[[Case, CaseContext], dict[str, Any]]
@@ -149,9 +152,10 @@ def base_row(case: Case) -> dict[str, Any]:
 
 
 def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
-             on_step: Callable[[int], None] | None = None, cache: dict[str, Any] | None = None) -> dict[str, Any]:
+             on_step: Callable[[int], None] | None = None, cache: dict[str, Any] | None = None,
+             prefit: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Run one case with its runner and return its store row; exceptions (NaN, out of memory, bad file)
-    give an error row.
+    give an error row. `prefit`: see CaseContext.
 
     Example:
         >>> row = run_case(resolve(spec)[0], "bench-out")  # doctest: +SKIP
@@ -159,7 +163,7 @@ def run_case(case: Case, out: str | Path, *, keep_reconstruction: bool = False,
         ('ok', 31.2)
     """
     row = base_row(case)
-    context = CaseContext(Path(out), keep_reconstruction, on_step, cache if cache is not None else {})
+    context = CaseContext(Path(out), keep_reconstruction, on_step, cache if cache is not None else {}, prefit)
     try:
         row.update(get_runner(case.runner)(case, context))
         row["versions"]["gpu"] = gpu_model(row.get("device"))  # the device the case ran on, known only now
@@ -195,25 +199,41 @@ def fit_case(case: Case, context: CaseContext) -> tuple[Any, Any]:
     """
     import torch
 
-    from ..fit import FitConfig, fit
-    from ..models import create_model
+    from ..fit import fit
     from ..utils import seed_everything
 
+    if context.prefit is not None:
+        signal, outcome = context.prefit
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return signal, outcome
     signal = load_case_signal(case, context.cache)
     seed_everything(case.seed)  # the same seed gives the same init for every run of the case
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # peak memory per case
-    fit_settings = dict(case.fit)
-    loss = fit_settings.pop("loss", None)  # what the output means belongs to the model, not to the fit
-    targets = fit_settings.pop("targets", None)
-    model = create_model(case.model.name, signal=signal, params=case.params, loss=loss, targets=targets,
-                         recipe=fit_settings.get("recipe") or "authors", **case.model.overrides)
-    config = FitConfig(**fit_settings, seed=case.seed, device=case.device, progress=False)
-    on_step = context.on_step
-    result = fit(model, signal, config, callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
+    model, on_step = case_model(case, signal), context.on_step
+    result = fit(model, signal, case_config(case), callback=(lambda r: on_step(int(r["step"]))) if on_step else None)
     if result.interrupted:
         raise KeyboardInterrupt
     return signal, result
+
+
+def case_model(case: Case, signal: Any) -> Any:
+    """The case's backbone for `signal` (seed torch first for its init)."""
+    from ..models import create_model
+
+    # what the output means (loss, targets) belongs to the model, not to the fit
+    return create_model(case.model.name, signal=signal, params=case.params, loss=case.fit.get("loss"),
+                        targets=case.fit.get("targets"), recipe=case.fit.get("recipe") or "authors",
+                        **case.model.overrides)
+
+
+def case_config(case: Case) -> Any:
+    """The case's FitConfig: its fit settings but the model's own (loss, targets), its seed and device."""
+    from ..fit import FitConfig
+
+    settings = {k: v for k, v in case.fit.items() if k not in ("loss", "targets")}
+    return FitConfig(**settings, seed=case.seed, device=case.device, progress=False)
 
 
 def fit_row(result: Any) -> dict[str, Any]:

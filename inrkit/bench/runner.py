@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..models.registry import check_targets
-from .case import base_row, get_runner, run_case, runner_module
+from .case import base_row, case_config, get_runner, run_case, runner_module
+from .grouped import groups, run_group, use_batched
 from .progress import BenchProgress
 from .spec import BenchSpec, Case, load_spec, make_spec, resolve
 from .store import ResultStore, row_key
@@ -111,13 +112,12 @@ def check_cases(spec: BenchSpec, cases: list[Case]) -> None:
     """Refuse, before anything is written, what every case would fail on: an unknown device, a fit
     setting out of range (a NaN lr), a crop or size over the sample limit, an existing store with
     rows that are not inrkit's."""
-    from ..fit import FitConfig
     from ..limits import check_shape
     from ..utils import resolve_device
 
     resolve_device(spec.device)
     for case in cases:
-        FitConfig(**{k: v for k, v in case.fit.items() if k not in ("loss", "targets")})  # the model's, not the fit's
+        case_config(case)
         check_targets(case.fit.get("targets", "range"))
         for key in ("crop", "size"):
             value = case.load.get(key)
@@ -153,12 +153,22 @@ def execute(spec: BenchSpec, todo: list[Case], out: Path, store: ResultStore, ba
         run_on_ray(spec, todo, out, store, bar)
     elif spec.workers == 1 and not spec.isolate:
         cache: dict[str, Any] = {}
-        for case in todo:
-            task = bar.start_fit(case)
-            row = run_case(case, out, keep_reconstruction=spec.keep_reconstructions, cache=cache,
-                           on_step=lambda step, t=task: bar.fit_step(t, step))
+
+        def run_one(case: Case, prefit: Any = None, extra: dict[str, Any] | None = None) -> None:
+            task = bar.start_fit(case) if prefit is None else None
+            row = run_case(case, out, keep_reconstruction=spec.keep_reconstructions, cache=cache, prefit=prefit,
+                           on_step=(lambda step: bar.fit_step(task, step)) if task else None)
+            if extra and row.get("status") == "ok":
+                row.setdefault("extra", {}).update(extra)
             store.add(row)
             bar.end_fit(task, row)
+
+        if use_batched(spec):
+            for group in groups(todo):
+                run_group(group, run_one, progress=bar.enabled)
+        else:
+            for case in todo:
+                run_one(case)
     else:
         _run_in_subprocesses(spec, todo, out, store, bar)
 

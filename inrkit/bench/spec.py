@@ -113,6 +113,8 @@ class BenchSpec:
         runner: what a case does: "fit" (fit and judge), "rd" (fit, then store at `options["bits"]`),
             or a name registered with `inrkit.bench.register_runner`.
         options: the runner's own settings, passed to it in `Case.options`.
+        batched: train cases that differ only in signal and seed together with `fit_many` (true, false,
+            or "auto": on a GPU only); see bench/grouped.py.
     """
 
     signals: list[str] = field(default_factory=list)
@@ -134,6 +136,7 @@ class BenchSpec:
     kind: str | None = None
     runner: str = "fit"
     options: dict[str, Any] = field(default_factory=dict)
+    batched: bool | str = "auto"
 
     def __post_init__(self) -> None:
         self.params = budget(self.params)
@@ -141,6 +144,8 @@ class BenchSpec:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
         if not isinstance(self.workers, int) or self.workers <= 0:
             raise ConfigError(f"workers must be a positive integer, got {self.workers!r}")
+        if self.batched not in (True, False, "auto"):
+            raise ConfigError(f"batched must be true, false or \"auto\", got {self.batched!r}")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"unknown executor {self.executor!r}; choose local or ray")
         if not self.seeds or not all(isinstance(s, int) and 0 <= s < 2**63 for s in self.seeds):

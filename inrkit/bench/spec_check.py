@@ -75,6 +75,7 @@ FIELDS: dict[str, Check] = {
     "kind": ("a string", _str, True),
     "runner": ("a string", _str, False),
     "options": ("a table", _table, False),
+    "batched": ('true, false or "auto"', lambda v: _bool(v) or v == "auto", False),
 }
 """BenchSpec's fields (a test keeps the two in step)."""
 

@@ -116,6 +116,9 @@ def run(
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address",
                                                        show_default=FROM_SPEC + "a local Ray")] = None,
     isolate: Annotated[bool | None, typer.Option("--isolate", help="each case in its own process")] = None,
+    batched: Annotated[bool | None, typer.Option("--batched/--no-batched",
+                                                 help="train cases that differ only in signal and seed together "
+                                                      "(fit_many)", show_default=FROM_SPEC + "on a GPU")] = None,
     keep_reconstructions: Annotated[bool | None, typer.Option("--keep-reconstructions",
                                                                  help="write every reconstruction file")] = None,
     retry_errors: Annotated[bool | None, typer.Option("--retry-errors", help="re-run failed cases")] = None,
@@ -136,7 +139,7 @@ def run(
              "params": parse_budget(params),
              "steps": steps, "target_psnr": target_psnr, "out": str(out) if out else None, "device": device,
              "workers": workers, "executor": executor, "ray_address": ray_address, "isolate": isolate,
-             "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
+             "batched": batched, "keep_reconstructions": keep_reconstructions, "retry_errors": retry_errors,
              "published": None if published else False}
     if preset and spec:
         from ..errors import ConfigError
