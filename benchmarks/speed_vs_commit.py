@@ -82,9 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         batch, lr = settings(name, image, args.size)
         runs: dict[str, list[dict]] = {"old": [], "new": []}
-        for _ in range(args.repeats):
-            for side, tree in (("old", args.old), ("new", ROOT)):
-                runs[side].append(one_fit(tree, name, image, args.size, args.steps, batch, lr))
+        try:
+            for _ in range(args.repeats):
+                for side, tree in (("old", args.old), ("new", ROOT)):
+                    runs[side].append(one_fit(tree, name, image, args.size, args.steps, batch, lr))
+        except subprocess.CalledProcessError as exc:
+            side = "old" if not runs["old"] else "new"
+            last = ((exc.stderr or "").strip().splitlines() or ["failed"])[-1][:80]
+            print(f"| {name} | {batch:,} | – | – | – | – ({side} tree: {last}) |")
+            continue
         old, new = (statistics.median(r["s_per_step"] for r in runs[s]) for s in ("old", "new"))
         print(f"| {name} | {batch:,} | {runs['old'][0]['params']:,} / {runs['new'][0]['params']:,} | "
               f"{old:.4f} | {new:.4f} | {old / new:.2f}× |", flush=True)

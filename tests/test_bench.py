@@ -295,6 +295,8 @@ def test_per_model_budget_and_fit_settings_and_stable_hashes(signals: Path) -> N
     by_epochs = resolve(make_spec({"signals": [str(signals / "img0.png")], "steps": 9,
                                    "model": [{"name": "siren", "fit": {"epochs": 3, "batch_size": 64}}]}))
     assert by_epochs[0].fit == {"epochs": 3, "batch_size": 64}
+    per_kind = resolve(make_spec({"signals": [str(signals / "img0.png")], "steps": 9, "image": {"epochs": 2}}))
+    assert per_kind[0].fit == {"epochs": 2}
 
 
 def test_equal_budget_section_reads_histories_at_the_common_budget() -> None:

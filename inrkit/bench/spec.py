@@ -313,7 +313,7 @@ def resolve(spec: BenchSpec) -> list[Case]:
     for path, kind in signals:
         settings = dict(spec.kinds.get(kind, {}))
         top = {"steps": spec.steps, **({"target_psnr": spec.target_psnr} if spec.target_psnr is not None else {})}
-        kind_fit = {**top, **{k: settings.pop(k) for k in FIT_KEYS if k in settings}}
+        kind_fit = _merge_fit(top, {k: settings.pop(k) for k in FIT_KEYS if k in settings})
         for model in models:
             fit, params = _merge_fit(kind_fit, model.fit), model.params if model.params is not None else spec.params
             cases.extend(make_case(path, kind, model, seed, fit=fit, load=settings, params=params,
@@ -326,8 +326,8 @@ BUDGET_KEYS = ("steps", "epochs", "samples")
 
 
 def _merge_fit(inherited: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-    """A model's fit settings over the kind's and the spec's; a model that names its own budget (say
-    epochs) replaces the inherited one instead of adding a second."""
+    """Fit settings over inherited ones (a model's over its kind's, a kind's over the spec's): one that
+    names its own budget (say epochs) replaces the inherited budget instead of adding a second."""
     if any(key in own for key in BUDGET_KEYS):
         inherited = {k: v for k, v in inherited.items() if k not in BUDGET_KEYS}
     return {**inherited, **own}
