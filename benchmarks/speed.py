@@ -29,6 +29,7 @@ from typing import Any
 
 from inrkit import list_models
 from inrkit.bench import ResultStore, run_benchmark
+from inrkit.signals import KINDS
 
 KODAK = Path("/work/shared/data/kodak")
 VARIANTS = {"authors": {"recipe": "authors"}, "fast": {"recipe": "fast"},
@@ -70,7 +71,8 @@ def step_cost(args: argparse.Namespace) -> None:
 
     from inrkit import FitConfig, create_model, fit, load_signal
 
-    signal = load_signal(signal_paths(args)[0], crop=args.size if "kodak" in signal_paths(args)[0] else None)
+    path = signal_paths(args)[0]
+    signal = load_signal(path, crop=args.size if path.startswith(str(KODAK)) else None)
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     costs: dict[str, list[float]] = {}
     for _ in range(2):
@@ -96,7 +98,7 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or Path(__file__).parent / "results" / f"speed-{args.size}"
     return {"signals": signal_paths(args), "model": models, "seeds": [int(s) for s in args.seeds.split(",")],
             "device": args.device, "isolate": True, "out": str(out),
-            **{kind: dict(fit) for kind in ("audio", "video", "sdf", "occupancy")}, "image": {"crop": args.size, **fit}}
+            **{kind: dict(fit) for kind in KINDS}, "image": {"crop": args.size, **fit}}
 
 
 def table(rows: list[dict[str, Any]], goals: list[float]) -> str:

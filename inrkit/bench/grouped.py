@@ -75,6 +75,9 @@ def run_group(cases: list[Case], run_one: RunOne, progress: bool = False) -> Non
     """
     from .case import load_case_signal
 
+    if len(cases) == 1:  # nothing to train it with: no need to load its signal here as well as in its run
+        run_one(cases[0], None, None)
+        return
     shapes: dict[tuple, list[tuple[Case, Any]]] = {}
     for case in cases:
         try:
