@@ -124,7 +124,9 @@ def train_step(engine: Engine, optimizer: torch.optim.Optimizer, batch: tuple[to
     """
     coords, targets = batch
     optimizer.zero_grad(set_to_none=True)
-    pieces = list(zip(coords.split(chunk), targets.split(chunk)))
+    # The batch itself where it fits in one piece: a split would hand the model a new tensor each step,
+    # which defeats caches keyed on the coordinates (NeuRBF's nearest centres of a full batch).
+    pieces = [(coords, targets)] if len(coords) <= chunk else list(zip(coords.split(chunk), targets.split(chunk)))
     losses = []
     for piece, wanted in pieces:
         loss = _loss(engine, piece, wanted, loss_fn, regulariser)

@@ -167,3 +167,22 @@ def test_adam_is_fused_where_it_can_be_and_plain_for_complex_weights() -> None:
     wire_like.grad = torch.ones(3, dtype=torch.complex64)
     opt.step()
     assert not opt.defaults["fused"] and torch.isfinite(torch.view_as_real(wire_like)).all()
+
+
+def test_a_full_batch_fit_finds_neurbfs_neighbours_once(image, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The nearest-centre search is most of a NeuRBF step; on a full batch the same coordinates come back
+    # every step, so the model's cache must see the same tensor (a per-step split made it search 30 times).
+    from inrkit.models import neurbf_init
+
+    calls = []
+    real = neurbf_init.nearest
+    monkeypatch.setattr(neurbf_init, "nearest", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def searches(steps: int) -> int:
+        calls.clear()
+        torch.manual_seed(0)
+        model = create_model("neurbf", signal=image, num_kernels=16)
+        fit(model, image, FitConfig(steps=steps, eval_every=1000, progress=False, device="cpu"))
+        return len(calls)
+
+    assert searches(40) == searches(10)  # k-means and the final evaluation only: nothing per step

@@ -65,11 +65,14 @@ class _SqrtDampedSine(torch.autograd.Function):
     def setup_context(ctx, inputs: tuple, output: tuple) -> None:  # type: ignore[override]
         _, z, root = output
         ctx.mark_non_differentiable(z, root)
+        ctx.set_materialize_grads(False)  # else autograd fills zero gradients for z and root every backward
         ctx.save_for_backward(z, root)
         ctx.omega_0 = inputs[1]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor, *_: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor | None, *_: None) -> tuple[torch.Tensor | None, None]:  # type: ignore[override]
+        if grad is None:
+            return None, None
         z, root = ctx.saved_tensors
         r = root.clamp_min(_FLOOR)
         # d/dz = cos(z) r + sin(z) sign(z) / (2 r) = cos(z) r + sin(z) z / (2 r^3)
