@@ -75,7 +75,7 @@ def tensor_roles(model: nn.Module) -> dict[str, str]:
     return roles
 
 
-def _encode_float(real: torch.Tensor, bits: int | None, per_channel: bool) -> tuple[list, bytes, torch.Tensor]:
+def encode_float(real: torch.Tensor, bits: int | None, per_channel: bool) -> tuple[list, bytes, torch.Tensor]:
     """Quantise and code one real float tensor; returns its table entry, block and the decoded values."""
     if bits is None:
         coder, block = encode_bytes(real.half().numpy().tobytes())
@@ -132,7 +132,7 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
             if roles[name] == "weight" and spec.prune > 0 and t.dim() > 1:
                 real = real * prune_mask(real, spec.prune)
             bits = spec.bits_for(name) if roles[name] == "weight" else spec.buffer_bits
-            entry, block, values = _encode_float(real, bits, spec.per_channel and roles[name] == "weight")
+            entry, block, values = encode_float(real, bits, spec.per_channel and roles[name] == "weight")
             if t.is_complex():
                 values = torch.view_as_complex(values.contiguous())
             decoded = values.to(t.dtype)

@@ -2,8 +2,9 @@
 
 The knobs are the weight bit width, one scale per tensor or per output channel, per-layer widths
 (small tensors such as biases and the first layer are kept at 12 bits or more: they cost little and
-are the most sensitive), magnitude pruning, and quantisation-aware fine-tuning (QAT) at the chosen
-width. The coder of each tensor is always the smallest of those in `entropy`.
+are the most sensitive; for a loss target, also widths allocated per tensor from measured sensitivity,
+`allocate`), magnitude pruning, and quantisation-aware fine-tuning (QAT) at the chosen width.
+The coder of each tensor is always the smallest of those in `entropy`.
 
 The search is cost-aware: every knob setting is first measured without fine-tuning (an encode and
 one evaluation), then QAT, which costs training steps, runs only on the few settings a bisection
@@ -141,9 +142,27 @@ def _ptq(model: nn.Module, prune: tuple[float, ...], run: dict) -> list[Probe]:
     return sorted(probes, key=lambda pr: pr.stats.bytes)
 
 
+# Allocations for these multiples of the loss target's MSE budget: 1 should meet the target as it is;
+# the larger ones are smaller files that QAT may bring back within it.
+BUDGET_MULTIPLES = (1, 4, 16, 64)
+
+
+def _allocated(model: nn.Module, max_loss: float, run: dict) -> list[Probe]:
+    """Per-tensor widths from measured sensitivity (`allocate`), one and one scale per channel."""
+    from .allocate import allocate, allocated_spec, sensitivity_table
+
+    probes = []
+    for per_channel in (False, True):
+        base, table = sensitivity_table(model, run["signal"], per_channel)
+        budget = base * (10 ** (max_loss / 10) - 1)
+        specs = {allocated_spec(allocate(table, budget * k), per_channel) for k in BUDGET_MULTIPLES}
+        probes += [_probe(model, spec, qat_steps=0, **run) for spec in specs]
+    return probes
+
+
 def _smallest_within(model: nn.Module, max_loss: float, qat_steps: int, max_runs: int, run: dict) -> Probe:
     """Bisect the settings (by size) for the smallest that, fine-tuned, loses at most `max_loss`."""
-    probes = _ptq(model, (0.0,), run)
+    probes = sorted(_ptq(model, (0.0,), run) + _allocated(model, max_loss, run), key=lambda pr: pr.stats.bytes)
     fits = [i for i, pr in enumerate(probes) if pr.loss <= max_loss]
     best = probes[fits[0]] if fits else None
     low, high = 0, fits[0] if fits else len(probes)
