@@ -15,22 +15,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..inference import predictor
+from ..fit import probe_mse
 from ..signals import Signal
 from .inrz import encode_float, tensor_roles
 from .quantize import QuantSpec, real_view
 
 WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
+CHUNK = 1 << 16  # samples per forward pass, as `evaluate`
 
 Table = dict[str, dict[int, tuple[float, int]]]
 """tensor name -> width -> (MSE increase when only this tensor is stored at that width, coded bytes)."""
-
-
-def signal_mse(model: nn.Module, signal: Signal) -> float:
-    """MSE of the model's output (in signal units, clamped to the data range) over the whole signal."""
-    low, high = signal.data_range
-    predicted = predictor(model, signal.info)(signal.coords()).clamp(low, high)
-    return float((predicted - signal.values.reshape(predicted.shape)).square().mean())
 
 
 def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool,
@@ -38,7 +32,7 @@ def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool,
     """The float model's MSE and, per trained tensor and width, the MSE it adds and the bytes it costs."""
     roles = tensor_roles(model)
     params = dict(model.named_parameters())
-    base = signal_mse(model, signal)
+    base = probe_mse(model, signal, None, CHUNK)
     table: Table = {}
     for name, p in params.items():
         if roles.get(name) != "weight":
@@ -51,7 +45,7 @@ def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool,
                 _, block, values = encode_float(real, bits, per_channel)
                 with torch.no_grad():
                     p.copy_(torch.view_as_complex(values.contiguous()) if p.is_complex() else values)
-                table[name][bits] = (signal_mse(model, signal) - base, len(block))
+                table[name][bits] = (probe_mse(model, signal, None, CHUNK) - base, len(block))
         finally:
             with torch.no_grad():
                 p.copy_(original)
