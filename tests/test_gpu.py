@@ -30,7 +30,7 @@ def test_a_fit_runs_on_the_gpu_and_reports_float_metrics(image) -> None:
     assert isinstance(result.metrics["psnr"], float) and result.metrics["psnr"] > 25
 
 
-@pytest.mark.parametrize("precision", ["tf32", "bf16", "fp16"])
+@pytest.mark.parametrize("precision", ["tf32", "bf16", "fp16", "bf16-fp32"])
 def test_mixed_precision_keeps_float32_weights(image, precision: str) -> None:
     model = create_model("siren", signal=image, hidden_features=64, hidden_layers=2)
     result = fit(model, image, FitConfig(steps=50, lr=1e-3, device="cuda", precision=precision, progress=False))

@@ -54,7 +54,8 @@ def fit(
         = "authors",
     sampler: Annotated[str, typer.Option(help="uniform, or int: train on the samples the model gets most wrong")]
         = "uniform",
-    precision: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16 (autocast)")] = "fp32",
+    precision: Annotated[str, typer.Option(help="fp32, tf32, bf16, fp16 (autocast), or bf16-fp32 (bf16, then the "
+                                           "last fifth in fp32)")] = "fp32",
     compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile")] = False,
     threads: Annotated[int | None, typer.Option(min=1, max=MAX_THREADS, help="CPU threads",
                                                    show_default="torch's")] = None,
