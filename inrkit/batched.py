@@ -164,7 +164,7 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
 def check_supported(config: FitConfig) -> None:
     """The FitConfig options fit_many does not run (yet): one clear error rather than a silent difference."""
     unsupported = [name for name, off in (("loss_terms", {}), ("checkpoint_path", None), ("sampler", "uniform"),
-                                          ("precision", "fp32"), ("compile", False))
+                                          ("precision", "fp32"), ("compile", False), ("target_iou", None))
                    if getattr(config, name, off) != off]
     if unsupported:
         raise ConfigError(f"fit_many does not support {', '.join(unsupported)} yet; use fit for those")

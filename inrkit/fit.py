@@ -62,6 +62,8 @@ class FitConfig:
         eval_every: steps between progress evaluations when batches are random (None: about 20 per run);
             on signals over 2^16 samples they use a fixed random subset, the full evaluation runs at the end.
         target_psnr: stop as soon as the PSNR reaches this (dB) and record the time it took.
+        target_iou: the same for shapes' IoU (estimated every `eval_every` steps on a random 2^15 of the
+            evaluation grid's cells; the final IoU is on the whole grid).
         chunk_size: points per forward pass when evaluating, so memory stays bounded.
         checkpoint_path: where to save a resumable checkpoint (None: no checkpoints); `fit(resume=...)` reads one.
         checkpoint_every: steps (500 or "500") or seconds ("30s") between checkpoints (None: every tenth of
@@ -95,6 +97,7 @@ class FitConfig:
     log_every: int | None = None
     eval_every: int | None = None
     target_psnr: float | None = None
+    target_iou: float | None = None
     chunk_size: int = 1 << 16
     checkpoint_path: str | None = None
     checkpoint_every: int | str | None = None
@@ -135,6 +138,8 @@ class FitConfig:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
                 raise ConfigError(f"{name.replace('_', '-')} must be a finite number above 0, got {value!r}")
+        if self.target_iou is not None and not (isinstance(self.target_iou, (int, float)) and 0 < self.target_iou <= 1):
+            raise ConfigError(f"target-iou must lie in (0, 1], got {self.target_iou!r}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr-decay must lie in (0, 1], got {self.lr_decay}")
 
@@ -157,6 +162,9 @@ class FitResult:
 
 def resolve_config(config: FitConfig, model: nn.Module, signal: Signal) -> FitConfig:
     """Fill the unset fields from the backbone's recipe for this signal kind (then the kind's defaults)."""
+    if config.target_iou is not None and get_kind(signal.kind).metric("iou") is None:
+        shapes = " and ".join(k.name for k in KINDS.values() if k.metric("iou"))
+        raise ConfigError(f"a target IoU applies to {shapes} fits, not {signal.kind}; use a target PSNR")
     name = config.recipe or model_info(model).recipe
     recipe = get_entry(model_info(model).name).recipe(signal.kind, name, signal.num_samples)
     batch = config.batch_size or recipe.batch_size or get_kind(signal.kind).batch_size
@@ -305,6 +313,13 @@ def lr_factor(cfg: FitConfig, elapsed: Callable[[], float] | None = None) -> Cal
     return factor
 
 
+def target_met(cfg: FitConfig, psnr: float, estimated: dict[str, float]) -> bool:
+    """Whether the fit has reached its target PSNR or IoU (never, without a target)."""
+    if cfg.target_psnr is not None and psnr >= cfg.target_psnr:
+        return True
+    return cfg.target_iou is not None and estimated.get("iou", -math.inf) >= cfg.target_iou
+
+
 def fraction_done(cfg: FitConfig, step: int, seconds: float | None = None) -> float:
     """How far a fit is, 0 to 1: by steps, or by seconds where a time budget runs out first."""
     done = step / cfg.steps
@@ -375,6 +390,9 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
         saves.done(step)
 
     probe = None if full else progress_probe(signal, cfg.seed)
+    estimate = get_kind(signal.kind).progress
+    estimate = estimate(signal, cfg.seed) if estimate else None  # shapes: IoU on a sample of the grid
+    estimated: dict[str, float] = {}
     bar = progress_display.task(f"{model_info(model).name} {signal.name}",
                                 cfg.steps if cfg.steps < SECONDS_CAP else None, completed=start,
                                 progress=cfg.progress)
@@ -397,11 +415,15 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
                     last_psnr = psnr_from_mse(value / out_map.gain**2, span)
             if loss_name == "mse" and not full and (step % eval_every == 0 or last):
                 last_psnr = psnr_from_mse(probe_mse(model, signal, probe, cfg.chunk_size), span)
-            reached = cfg.target_psnr is not None and time_to_target is None and last_psnr >= cfg.target_psnr
+            if estimate is not None and (step % eval_every == 0 or last):
+                estimated = estimate(predictor(model, signal.info, chunk_size=cfg.chunk_size))
+            reached = time_to_target is None and target_met(cfg, last_psnr, estimated)
             if step % log_every == 0 or last or reached:
-                row = {"step": step, "loss": value, "psnr": last_psnr, "seconds": clock.total, "samples": seen}
+                row = {"step": step, "loss": value, "psnr": last_psnr, "seconds": clock.total, "samples": seen,
+                       **estimated}
                 history.append(row)
-                bar.update(loss=f"{value:.3g}", **({"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}))
+                shown = {"psnr": f"{last_psnr:.2f}"} if math.isfinite(last_psnr) else {}
+                bar.update(loss=f"{value:.3g}", **shown, **{k: f"{v:.3f}" for k, v in estimated.items()})
                 if callback:
                     callback(row)
             bar.advance()

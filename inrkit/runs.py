@@ -207,9 +207,13 @@ def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
+HISTORY_COLUMNS = ("step", "loss", "psnr", "seconds", "samples")
+
+
 def write_history(history: list[dict[str, float]], path: Path) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "loss", "psnr", "seconds", "samples"])
+        extra = sorted({key for row in history for key in row} - set(HISTORY_COLUMNS))  # e.g. a shape's iou
+        writer = csv.DictWriter(f, fieldnames=[*HISTORY_COLUMNS, *extra])
         writer.writeheader()
         writer.writerows(history)
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from inrkit import FitConfig, create_model, fit, list_models, load_signal
 from inrkit.cli import app
-from inrkit.errors import SignalError
+from inrkit.errors import ConfigError, SignalError
 from inrkit.metrics import chamfer_fscore, iou
 from inrkit.models import get_entry
 from inrkit.signals.shape import evaluate_shape, render_shape, write_shape
@@ -139,6 +139,25 @@ def test_fitted_sphere_reaches_floor(sphere_file):
     model = create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, first_omega_0=10.0)
     result = fit(model, signal, FitConfig(steps=150, lr=1e-3, batch_size=4096, progress=False, device="cpu"))
     assert result.metrics["iou"] > 0.9
+
+
+def test_a_shape_fit_stops_at_its_target_iou(sphere_file):
+    torch.manual_seed(0)
+    signal = load_signal(sphere_file, "occupancy", eval_res=48, sampling=SMALL)
+    model = create_model("siren", signal=signal, hidden_features=32, hidden_layers=1, first_omega_0=10.0)
+    config = FitConfig(steps=300, lr=1e-3, batch_size=4096, eval_every=5, target_iou=0.85, progress=False, device="cpu")
+    result = fit(model, signal, config)
+    assert result.steps < 300 and result.time_to_target is not None
+    assert result.history[-1]["iou"] >= 0.85
+    # the estimate samples the cells the final IoU grades (a 48³ grid, 32,768 of its 110,592 cells)
+    assert abs(result.metrics["iou"] - result.history[-1]["iou"]) < 0.02
+
+
+def test_a_target_iou_is_for_shapes_only():
+    image = load_signal(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32))
+    model = create_model("siren", signal=image, hidden_features=8, hidden_layers=1)
+    with pytest.raises(ConfigError, match="target IoU applies to occupancy and sdf fits, not image"):
+        fit(model, image, FitConfig(steps=5, target_iou=0.9, progress=False, device="cpu"))
 
 
 @pytest.fixture(scope="module")

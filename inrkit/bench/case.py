@@ -243,7 +243,8 @@ def fit_row(result: Any) -> dict[str, Any]:
     return {"metrics": {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))},
             "params": count_params(result.model), "steps": result.steps, "seconds": result.seconds,
             "time_to_target": result.time_to_target, "device": str(next(result.model.parameters()).device),
-            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"], h.get("samples")] for h in result.history],
+            "history": [[h["step"], h["loss"], h["psnr"], h["seconds"], h.get("samples"),
+                         *([h["iou"]] if "iou" in h else [])] for h in result.history],
             "extra": {"peak_mib": peak_memory_mib(next(result.model.parameters()).device)}}
 
 

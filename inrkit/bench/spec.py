@@ -19,7 +19,7 @@ from ..utils import parse_count
 from .spec_check import FIELDS, MODEL_FIELDS, check_kinds, check_types, check_unknown, describe, read_spec_file
 
 FIT_KEYS = ("steps", "epochs", "samples", "seconds", "lr", "lr_decay", "batch_size", "loss", "targets",
-            "target_psnr", "eval_every", "recipe", "warmup", "sampler", "precision", "compile", "threads")
+            "target_psnr", "target_iou", "eval_every", "recipe", "warmup", "sampler", "precision", "compile", "threads")
 """Per-kind settings that go to FitConfig; every other per-kind key goes to the kind's loader."""
 
 

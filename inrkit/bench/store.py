@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS results (
     device TEXT,
     versions TEXT NOT NULL DEFAULT '{}',  -- JSON: inrkit, torch, python
     config TEXT NOT NULL DEFAULT '{}',    -- JSON: the case as run (fit settings, loader options, overrides)
-    history TEXT NOT NULL DEFAULT '[]',   -- JSON: [step, loss, psnr, seconds] rows
+    history TEXT NOT NULL DEFAULT '[]',   -- JSON: [step, loss, psnr, seconds, samples(, iou)] rows
     extra TEXT NOT NULL DEFAULT '{}',     -- JSON: what a runner records beyond metrics (rd: bpp per bit width)
     thumbnail TEXT,
     reconstruction TEXT,

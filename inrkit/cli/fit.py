@@ -73,6 +73,8 @@ def fit(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     target_psnr: Annotated[float | None, typer.Option(parser=positive, help="stop once this PSNR (dB) is reached",
                                                          show_default="run every step")] = None,
+    target_iou: Annotated[float | None, typer.Option(parser=positive, help="shapes: stop once this IoU is reached",
+                                                        show_default="run every step")] = None,
     eikonal: Annotated[float, typer.Option(parser=non_negative, help="weight of the eikonal term (0 = off; "
                                            f"{'/'.join(kinds_with('eikonal', 'loss_terms'))} only)")] = 0.0,
     out: Annotated[Path | None, typer.Option(help="run folder", show_default="runs/<signal>-<model>-<time>")] = None,
@@ -120,8 +122,8 @@ def fit(
     if limits and steps is not None:
         raise ConfigError("give --steps or --budget, not both")
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet, loss_terms=loss_terms, recipe=recipe,
-                       sampler=sampler, precision=precision, compile=compile_, threads=threads,
+                       target_psnr=target_psnr, target_iou=target_iou, progress=not quiet, loss_terms=loss_terms,
+                       recipe=recipe, sampler=sampler, precision=precision, compile=compile_, threads=threads,
                        checkpoint_every=checkpoint_every, **limits)
     with progress.quiet(quiet):
         result, run = run_fit(signal, model, out=out, config=config, params=parse_budget(params), kind=kind,

@@ -183,6 +183,9 @@ class SignalKind:
         loss_terms: extra loss terms this kind offers, by name: (weight, gain) -> (coords, output) -> term.
         batch_size: samples per step when neither the fit config nor the recipe sets one
             (None: the whole signal up to 2^18 samples). Long signals set it so memory stays bounded.
+        progress: optional (signal, seed) -> (predict -> metrics): a cheap estimate of metrics beyond PSNR
+            during a fit, on a fixed probe (shapes: IoU on a random subset of the evaluation grid); it
+            drives progress displays and a target IoU.
     """
 
     name: str
@@ -204,6 +207,7 @@ class SignalKind:
     loss: str = "mse"
     loss_terms: dict[str, LossTerm] = field(default_factory=dict)
     batch_size: int | None = None
+    progress: Callable[[Signal, int], Callable[[Predict], dict[str, float]]] | None = None
 
     @property
     def headline(self) -> str:
