@@ -15,7 +15,9 @@ Examples (from the repository root):
     python benchmarks/speed.py --models siren --variants authors,fast+int --signals \
         ../shared/data/audio/fsdd/0_jackson_0.wav --targets 50,60 --eval-every 1   # audio
 Signals are Kodak names or paths of any kind; with several --targets the fit stops at the highest and
-the table gives the steps and seconds to each (from the fit's history, so --eval-every sets how finely
+the table gives the steps and seconds to each. Targets are PSNRs in dB, or IoUs for shapes (--kind
+occupancy or sdf with a mesh: `--signals ../shared/data/meshes/bunny_stanford.obj --kind occupancy
+--targets 0.9`) (from the fit's history, so --eval-every sets how finely
 random-batch fits are checked; evaluation time is not training time). Rows are every finished case of the
 bench folder, so runs with different step caps into one folder make one table.
 """
@@ -41,7 +43,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", default="*", help="comma-separated names or patterns (default: every backbone)")
     p.add_argument("--signals", "--images", default="kodim19", help="comma-separated Kodak names or signal paths")
     p.add_argument("--size", type=int, default=64, help="image: centre crop side")
-    p.add_argument("--targets", "--target", default="30", help="comma-separated target PSNRs (dB)")
+    p.add_argument("--targets", "--target", default="30", help="comma-separated target PSNRs (dB), IoUs for shapes")
+    p.add_argument("--kind", default=None, help="signal kind where a file could be several (occupancy, sdf)")
     p.add_argument("--eval-every", type=int, default=None, help="steps between progress PSNRs of random-batch fits")
     p.add_argument("--steps", type=int, default=400, help="step cap per fit")
     p.add_argument("--variants", default=",".join(VARIANTS))
@@ -93,12 +96,17 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     models = [{"name": name, "label": f"{name} {variant}", "fit": VARIANTS[variant]}
               for name in names for variant in args.variants.split(",")]
-    fit = {"target_psnr": max(targets(args)), "steps": args.steps,
-           **({"eval_every": args.eval_every} if args.eval_every else {})}
+    fit = {"steps": args.steps, **({"eval_every": args.eval_every} if args.eval_every else {})}
     out = args.out or Path(__file__).parent / "results" / f"speed-{args.size}"
+    kinds = {kind: {f"target_{headline(kind)}": max(targets(args)), **fit} for kind in KINDS}
     return {"signals": signal_paths(args), "model": models, "seeds": [int(s) for s in args.seeds.split(",")],
-            "device": args.device, "isolate": True, "out": str(out),
-            **{kind: dict(fit) for kind in KINDS}, "image": {"crop": args.size, **fit}}
+            "device": args.device, "isolate": True, "out": str(out), **kinds,
+            "image": {"crop": args.size, **kinds["image"]}, **({"kind": args.kind} if args.kind else {})}
+
+
+def headline(kind: str) -> str:
+    """The metric a target is set in: IoU for shapes, PSNR for the rest."""
+    return "iou" if KINDS[kind].metric("iou") else "psnr"
 
 
 def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
@@ -109,8 +117,11 @@ def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
     for r in rows:
         groups.setdefault(r["model"], []).append(r)
     to = {label: {t: [reach(r, t) for r in rs] for t in goals} for label, rs in groups.items()}
-    head = " | ".join(f"steps to {t:g} dB | seconds to {t:g} dB | × authors" for t in goals)
-    lines = [f"| backbone | recipe | s/step | {head} | final PSNR (dB) | peak MiB |",
+    metric = headline(rows[0]["kind"]) if rows else "psnr"
+    unit = " dB" if metric == "psnr" else " IoU"
+    head = " | ".join(f"steps to {t:g}{unit} | seconds to {t:g}{unit} | × authors" for t in goals)
+    lines = [f"| backbone | recipe | s/step | {head} | final {metric.upper() if metric == 'iou' else 'PSNR (dB)'} "
+             "| peak MiB |",
              "|---|---|---:|" + "---:|---:|---:|" * len(goals) + "---:|---:|"]
     for label, rs in sorted(groups.items()):
         name, variant = label.rsplit(" ", 1)
@@ -119,17 +130,19 @@ def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
             steps, time = (_mean([hit[i] for hit in to[label][t]]) for i in (0, 1))
             base = _mean([hit[1] for hit in to.get(f"{name} authors", {}).get(t, [(math.nan, math.nan)])])
             cells += [_fmt(steps, "{:.0f}"), _fmt(time, "{:.1f}"), _fmt(base / time, "{:.2f}×")]
-        cells += [f"{_mean([r['metrics'].get('psnr', math.nan) for r in rs]):.2f}",
+        cells += [f"{_mean([r['metrics'].get(metric, math.nan) for r in rs]):.{2 if metric == 'psnr' else 3}f}",
                   _fmt(_mean([r.get("extra", {}).get("peak_mib", math.nan) for r in rs]), "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def reach(row: dict[str, Any], target: float) -> tuple[float, float]:
-    """(steps, seconds) at the first history row whose PSNR reached `target`; NaNs where none did."""
-    for step, _loss, psnr, seconds, *_ in row.get("history") or []:
-        if psnr is not None and not math.isnan(psnr) and psnr >= target:
-            return step, seconds
+    """(steps, seconds) at the first history row whose PSNR (a shape's IoU) reached `target`; NaNs where none did."""
+    column = 5 if headline(row["kind"]) == "iou" else 2
+    for history in row.get("history") or []:
+        value = history[column] if len(history) > column else None
+        if value is not None and not math.isnan(value) and value >= target:
+            return history[0], history[3]
     return math.nan, math.nan
 
 

@@ -80,12 +80,14 @@ def reach(row: dict[str, Any], target: float) -> tuple[float, float]:
 
 
 def choose(rows: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
-    """The row with the least time to target; a tie (within TIE) goes to fewer steps. None: none reached it."""
+    """The row with the least time to target; a tie (within TIE) goes to fewer steps, then to the lower rate
+    (the authors' recipe first). None: no row reached the target."""
     reached = [(reach(r, target), r) for r in rows if math.isfinite(reach(r, target)[1])]
     if not reached:
         return None
     best = min(seconds for (_, seconds), _ in reached)
-    return min(((steps, r) for (steps, seconds), r in reached if seconds <= best * TIE), key=lambda x: x[0])[1]
+    ties = [(steps, r["config"]["fit"].get("lr", 0.0), r) for (steps, seconds), r in reached if seconds <= best * TIE]
+    return min(ties, key=lambda tie: tie[:2])[2]
 
 
 def table(rows: list[dict[str, Any]], target: float) -> str:

@@ -110,6 +110,18 @@ def test_the_fast_recipe_is_recorded_and_followed(image) -> None:
         create_model("siren", signal=image, recipe="quick")
 
 
+def test_tuned_fast_recipes_keep_the_authors_network_and_optimiser() -> None:
+    from inrkit.models import get_entry
+
+    n = 128 * 128
+    authors, fast = (get_entry("neurbf").recipe("image", name, n) for name in ("authors", "fast"))
+    assert fast.model_kwargs() == authors.model_kwargs() and (fast.betas, fast.eps) == (authors.betas, authors.eps)
+    assert (fast.batch_size, fast.lr_decay) == (n // 4, 1.0)  # quarter batches at a constant rate
+    protocol = [(r.lr, r.lr_decay, r.batch_size, r.steps) for r in
+                (get_entry("gauss").recipe("image", name, n) for name in ("authors", "fast"))]
+    assert protocol[0] == protocol[1]  # Gauss's own recipe won its search
+
+
 def test_teaching_schedules_follow_the_authors() -> None:
     assert teaching_ratio(0, 1000) == pytest.approx(0.2) and teaching_ratio(999, 1000) == pytest.approx(0.92)
     assert teaching_interval(100, 1000) == 1  # every step during the first quarter

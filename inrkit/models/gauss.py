@@ -110,7 +110,8 @@ RECIPES = {
 
 
 @register_model("gauss", summary="Gaussian-activation MLP exp(-(sigma u)^2)",
-                paper="Ramasinghe & Lucey, ECCV 2022 (as shipped in the WIRE repo)", recipes=RECIPES)
+                paper="Ramasinghe & Lucey, ECCV 2022 (as shipped in the WIRE repo)", recipes=RECIPES,
+                fast={"image": "authors"})
 class GaussNet(Backbone):
     """MLP with Gaussian activations and a linear output.
 

@@ -114,6 +114,13 @@ class Recipe:
         return replace(self, batch_size=batch, steps=steps, lr=lr, epochs=None, batch_fraction=None,
                        lr_batch_scaling=False)
 
+    def quickened(self, lr_factor: float, source: str) -> Recipe:
+        """This recipe at `lr_factor` times its learning rate, constant, on random quarter batches, 2,000
+        steps: the form of the tuned `fast` recipes (benchmarks/tune_fast.py searches the factor)."""
+        lr = float(f"{self.lr * lr_factor:.12g}")  # 3 x 1e-4 is 3e-4, not 0.00030000000000000003
+        return replace(self, lr=lr, lr_decay=1.0, batch_size=None, batch_fraction=0.25, epochs=None, steps=2000,
+                       lr_batch_scaling=False, warmup=0, source=source)
+
     def summary(self) -> dict[str, str]:
         """The protocol in words (steps, batch, lr, schedule, optimiser), as `inrkit models` shows it."""
         if self.epochs is not None:
@@ -167,21 +174,34 @@ RECIPE_NAMES = ("authors", "fast")
 
 def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Recipe],
                    width_arg: str = "hidden_features",
-                   fast: dict[str, Recipe] | None = None) -> Callable[[type[nn.Module]], type[nn.Module]]:
+                   fast: dict[str, Recipe | float | str] | None = None) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator adding a backbone to the registry under a lowercase `name`.
 
-    `recipes` are the authors' protocols per signal kind; `fast` the tuned ones (`--recipe fast`).
+    `recipes` are the authors' protocols per signal kind; `fast` the tuned ones (`--recipe fast`) per kind:
+    a Recipe, a learning-rate factor on the authors' recipe with quarter batches (`Recipe.quickened`, as
+    benchmarks/tune_fast.py found it), or "authors" where the authors' recipe itself was the quickest.
     """
+    tuned = {kind: _tuned(recipes.get(kind) or recipes.get("image") or Recipe(), how, kind)
+             for kind, how in (fast or {}).items()}
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if not (isinstance(cls, type) and issubclass(cls, Backbone)):
             raise TypeError(f"model {name!r}: {cls!r} must subclass inrkit.models.base.Backbone")
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelEntry(name, cls, summary, paper, recipes, width_arg, fast or {})
+        MODELS[name] = ModelEntry(name, cls, summary, paper, recipes, width_arg, tuned)
         return cls
 
     return wrap
+
+
+def _tuned(authors: Recipe, how: Recipe | float | str, kind: str) -> Recipe:
+    if isinstance(how, Recipe):
+        return how
+    source = f"python benchmarks/tune_fast.py --kind {kind} (least time to target on tuning data)"
+    if how == "authors":
+        return replace(authors, source=f"{source}: the authors' recipe itself")
+    return authors.quickened(float(how), source)
 
 
 def get_entry(name: str) -> ModelEntry:

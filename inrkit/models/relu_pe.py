@@ -64,7 +64,8 @@ RECIPES = {
 
 
 @register_model("relu_pe", summary="NeRF positional encoding (Nyquist-limited) + ReLU MLP",
-                paper="Mildenhall et al., ECCV 2020 (as shipped in the SIREN and WIRE repos)", recipes=RECIPES)
+                paper="Mildenhall et al., ECCV 2020 (as shipped in the SIREN and WIRE repos)", recipes=RECIPES,
+                fast={"image": 1})
 class ReluPE(Backbone):
     """ReLU MLP on a NeRF positional encoding.
 

@@ -60,10 +60,7 @@ def _sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fe
         "occupancy": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4, loss="bce",
                             source="inrkit: the SDF network and lr"),
     },
-    fast={  # tuned on DIV2K training crops: benchmarks/tune_fast.toml; measured on Kodak: benchmarks/results/speed.md
-        "image": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-3, batch_fraction=0.25, steps=2000,
-                        source="inrkit bench benchmarks/tune_fast.toml (least time to 30 dB)"),
-    },
+    fast={"image": 10},
 )
 class Siren(Backbone):
     """SIREN with a linear output layer.
