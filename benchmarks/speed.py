@@ -5,6 +5,7 @@ fits centre crops of Kodak images three ways, each stopping at --target dB or --
   authors    the backbone's authors' recipe (`--recipe authors`)
   fast       inrkit's tuned recipe (`--recipe fast`; the authors' where none is tuned yet)
   fast+int   the fast recipe with error-driven sampling (`--sampler int`)
+  fast+bf16  the fast recipe under `--precision bf16-fp32` (not run unless named in --variants)
 Each case runs in its own process, so peak memory (RSS on a CPU, CUDA's allocator peak on a GPU) is
 per case. Seconds are training time only (`FitResult.seconds`).
 
@@ -31,11 +32,12 @@ from typing import Any
 
 from inrkit import list_models
 from inrkit.bench import ResultStore, run_benchmark
+from inrkit.bench.spec import expand_signals
 from inrkit.signals import KINDS
 
 KODAK = Path("/work/shared/data/kodak")
 VARIANTS = {"authors": {"recipe": "authors"}, "fast": {"recipe": "fast"},
-            "fast+int": {"recipe": "fast", "sampler": "int"}}
+            "fast+int": {"recipe": "fast", "sampler": "int"}, "fast+bf16": {"recipe": "fast", "precision": "bf16-fp32"}}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,9 +47,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=64, help="image: centre crop side")
     p.add_argument("--targets", "--target", default="30", help="comma-separated target PSNRs (dB), IoUs for shapes")
     p.add_argument("--kind", default=None, help="signal kind where a file could be several (occupancy, sdf)")
+    p.add_argument("--load", default="", help="loader options of the other kinds, e.g. frames=8,size=64,start=64")
     p.add_argument("--eval-every", type=int, default=None, help="steps between progress PSNRs of random-batch fits")
     p.add_argument("--steps", type=int, default=400, help="step cap per fit")
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default="authors,fast,fast+int")
     p.add_argument("--seeds", default="0")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None, help="bench folder (default benchmarks/results/speed-SIZE)")
@@ -98,7 +101,11 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
               for name in names for variant in args.variants.split(",")]
     fit = {"steps": args.steps, **({"eval_every": args.eval_every} if args.eval_every else {})}
     out = args.out or Path(__file__).parent / "results" / f"speed-{args.size}"
-    kinds = {kind: {f"target_{headline(kind)}": max(targets(args)), **fit} for kind in KINDS}
+    load = dict(item.split("=", 1) for item in args.load.split(",") if item)
+    load = {key: int(value) if value.isdigit() else value for key, value in load.items()}
+    used = {kind for _, kind in expand_signals(signal_paths(args), args.kind)}  # the options are theirs
+    kinds = {kind: {f"target_{headline(kind)}": max(targets(args)), **fit, **(load if kind in used else {})}
+             for kind in KINDS}
     return {"signals": signal_paths(args), "model": models, "seeds": [int(s) for s in args.seeds.split(",")],
             "device": args.device, "isolate": True, "out": str(out), **kinds,
             "image": {"crop": args.size, **kinds["image"]}, **({"kind": args.kind} if args.kind else {})}

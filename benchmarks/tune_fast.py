@@ -1,21 +1,24 @@
 """Tune `--recipe fast`: for each backbone, the learning rate and batch policy that reach a target soonest.
 
 The search space per backbone is its authors' recipe itself, and its authors' learning rate L times 1, 3 and
-10, constant, with random batches of a quarter of the signal. Full batches at a higher rate are left out: on
-a CPU a quarter batch costs 4-7x less than a full one, and SIREN's first sweep (tune_fast.toml: 1e-3 full
-batch 45 steps, 1e-3 quarter batches 80) shows the quarter batches winning by that cost. Every candidate fits one
-tuning signal from ../shared/data that the speed table does not use (a DIV2K *training* crop for images,
-SIREN's Bach clip for audio, the first frames of the bikes clip for video) until --target dB or --steps.
-The choice is the least training time to the target; steps to target are exact (seeded), seconds are as
-loaded as the machine was, so the runs go two at a time, one thread each, and times within 10% count as a
-tie that fewer steps break. Candidates that never reach the target lose to any that does; a backbone
-none of whose candidates beats its authors' recipe keeps that recipe as its fast one.
+10, constant, with random batches of a quarter of the signal (shapes keep their fixed batch of points). Full
+batches at a higher rate are left out: on a CPU a quarter batch costs 4-7x less than a full one, and SIREN's
+first sweep (tune_fast.toml: 1e-3 full batch 45 steps, 1e-3 quarter batches 80) shows the quarter batches
+winning by that cost. Every candidate fits one tuning signal from ../shared/data that the speed table does not
+use (a DIV2K *training* crop for images, spoken digit 5 for audio where the table has 0-2, the bikes clip's
+first 8 frames for video where the table starts at frame 64, the armadillo for shapes where the table has the
+bunny) until --target (dB, or IoU for shapes) or --steps. The choice is the least training time to the target;
+steps to target are exact (seeded), seconds are as loaded as the machine was, so the runs go two at a time,
+one thread each, and times within 10% count as a tie that fewer steps break. Candidates that never reach the
+target lose to any that does; a backbone none of whose candidates beats its authors' recipe keeps that recipe
+as its fast one.
 
 A thin caller of `inrkit.bench` (cases are stored as they finish; re-running resumes). The chosen setting
 per backbone goes into the model's `fast=` recipes by hand, with this command as its source.
 
     python benchmarks/tune_fast.py --kind image                      # every backbone, 128² crop, 30 dB
-    python benchmarks/tune_fast.py --kind audio --models siren --target 50
+    python benchmarks/tune_fast.py --kind audio --target 50           # spoken digit 5, 50 dB
+    python benchmarks/tune_fast.py --kind occupancy --target 0.9      # the armadillo, IoU 0.9
 """
 
 from __future__ import annotations
@@ -25,15 +28,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+import speed  # this folder's speed table: the same reading of a history
+
 from inrkit import list_models, load_signal
 from inrkit.bench import ResultStore, run_benchmark
 from inrkit.models.registry import get_entry
+from inrkit.signals import KINDS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNING = {  # kind: (signal, loader settings); none of these is in the speed table
     "image": (DATA / "images" / "finer_div2k" / "train_data" / "00.png", {"crop": 128}),
-    "audio": (DATA / "audio" / "gt_bach.wav", {}),
+    "audio": (DATA / "audio" / "fsdd" / "5_jackson_0.wav", {}),
     "video": (DATA / "video" / "bikes.mp4", {"frames": 8, "size": 64}),
+    "occupancy": (DATA / "meshes" / "armadillo_50k.obj", {}),
 }
 FACTORS = (1, 3, 10)
 TIE = 1.1  # seconds within 10% of the best are a tie (a shared machine), broken by fewer steps
@@ -43,7 +50,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=sorted(TUNING), default="image")
     p.add_argument("--models", default="*", help="comma-separated names or patterns (default: every backbone)")
-    p.add_argument("--target", type=float, default=30.0, help="target PSNR (dB)")
+    p.add_argument("--target", type=float, default=30.0, help="target PSNR (dB), or IoU for shapes")
     p.add_argument("--steps", type=int, default=400, help="step cap per candidate")
     p.add_argument("--eval-every", type=int, default=5, help="steps between progress PSNRs of random-batch fits")
     p.add_argument("--workers", type=int, default=2)
@@ -54,29 +61,32 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def candidates(name: str, kind: str, samples: int) -> list[dict[str, Any]]:
     """The search space of one backbone: its authors' recipe, then L x FACTORS x {full, quarter batches}."""
     authors = get_entry(name).recipe(kind, "authors", samples)
+    quarter = KINDS[kind].batch_size is None  # shapes keep their fixed batch, as Recipe.quickened does
     rows = [{"name": name, "label": f"{name} authors", "fit": {"recipe": "authors"}}]
     for factor in FACTORS:
-        fit = {"recipe": "authors", "lr": authors.lr * factor, "lr_decay": 1.0, "batch_size": max(samples // 4, 1)}
-        rows.append({"name": name, "label": f"{name} lr x{factor} quarter", "fit": fit})
+        fit = {"recipe": "authors", "lr": authors.lr * factor, "lr_decay": 1.0,
+               **({"batch_size": max(samples // 4, 1)} if quarter else {})}
+        rows.append({"name": name, "label": f"{name} lr x{factor} {'quarter' if quarter else 'own batch'}",
+                     "fit": fit})
     return rows
 
 
 def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     path, loader = TUNING[args.kind]
-    samples = load_signal(path, **loader).num_samples
+    samples = load_signal(path, args.kind, **loader).num_samples
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     out = args.out or Path(__file__).parent / "results" / f"tune_fast-{args.kind}"
-    settings = {**loader, "target_psnr": args.target, "steps": args.steps, "eval_every": args.eval_every}
+    settings = {**loader, f"target_{speed.headline(args.kind)}": args.target, "steps": args.steps,
+                "eval_every": args.eval_every}
     return {"signals": [str(path)], "model": [c for n in names for c in candidates(n, args.kind, samples)],
-            "seeds": [0], "device": "cpu", "workers": args.workers, "out": str(out), args.kind: settings}
+            "seeds": [0], "device": "cpu", "workers": args.workers, "out": str(out), "kind": args.kind,
+            args.kind: settings}
 
 
 def reach(row: dict[str, Any], target: float) -> tuple[float, float]:
     """(steps, seconds) at the first history row at or above `target`; infinities where none was."""
-    for step, _loss, psnr, seconds, *_ in row.get("history") or []:
-        if psnr is not None and not math.isnan(psnr) and psnr >= target:
-            return step, seconds
-    return math.inf, math.inf
+    steps, seconds = speed.reach(row, target)
+    return (math.inf, math.inf) if math.isnan(seconds) else (steps, seconds)
 
 
 def choose(rows: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
@@ -94,17 +104,19 @@ def table(rows: list[dict[str, Any]], target: float) -> str:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r["model"].split(" ", 1)[0], []).append(r)
-    lines = [f"| backbone | candidate | lr | batch | steps to {target:g} dB | seconds to {target:g} dB | "
-             "final PSNR (dB) | chosen |", "|---|---|---:|---:|---:|---:|---:|:-:|"]
+    metric = speed.headline(rows[0]["kind"]) if rows else "psnr"
+    unit = " dB" if metric == "psnr" else " IoU"
+    lines = [f"| backbone | candidate | lr | batch | steps to {target:g}{unit} | seconds to {target:g}{unit} | "
+             f"final {metric} | chosen |", "|---|---|---:|---:|---:|---:|---:|:-:|"]
     for name, rs in sorted(groups.items()):
         chosen = choose(rs, target)
         for r in sorted(rs, key=lambda r: r["model"]):
             steps, seconds = reach(r, target)
             fit = r["config"]["fit"]
-            lr, batch = (f"{fit['lr']:.3g}", fit["batch_size"]) if "lr" in fit else ("authors'", "authors'")
+            lr, batch = (f"{fit['lr']:.3g}", fit.get("batch_size", "own")) if "lr" in fit else ("authors'", "authors'")
+            final = f"{r['metrics'].get(metric, math.nan):.{2 if metric == 'psnr' else 3}f}"
             lines.append(f"| {name} | {r['model'].split(' ', 1)[1]} | {lr} | {batch} | {_fmt(steps, '{:.0f}')} | "
-                         f"{_fmt(seconds, '{:.1f}')} | {r['metrics'].get('psnr', math.nan):.2f} | "
-                         f"{'**yes**' if r is chosen else ''} |")
+                         f"{_fmt(seconds, '{:.1f}')} | {final} | {'**yes**' if r is chosen else ''} |")
     return "\n".join(lines)
 
 
