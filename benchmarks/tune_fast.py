@@ -1,12 +1,13 @@
 """Tune `--recipe fast`: for each backbone, the learning rate and batch policy that reach a target soonest.
 
 The search space per backbone is its authors' recipe itself, and its authors' learning rate L times 1, 3 and
-10, constant, with random batches of a quarter of the signal (shapes keep their fixed batch of points). Full
-batches at a higher rate are left out: on a CPU a quarter batch costs 4-7x less than a full one, and SIREN's
+10, constant, with random batches of a quarter of the signal (audio: full batches; shapes: their fixed batch
+of points; `registry.FAST_BATCH` says why). Full
+batches on images are left out: on a CPU a quarter batch costs 4-7x less than a full one, and SIREN's
 first sweep (tune_fast.toml: 1e-3 full batch 45 steps, 1e-3 quarter batches 80) shows the quarter batches
 winning by that cost. Every candidate fits one tuning signal from ../shared/data that the speed table does not
 use (a DIV2K *training* crop for images, spoken digit 5 for audio where the table has 0-2, the bikes clip's
-first 8 frames for video where the table starts at frame 64, the armadillo for shapes where the table has the
+first 8 frames at 32² for video where the table starts at frame 64, the armadillo for shapes where the table has the
 bunny) until --target (dB, or IoU for shapes) or --steps. The choice is the least training time to the target;
 steps to target are exact (seeded), seconds are as loaded as the machine was, so the runs go two at a time,
 one thread each, and times within 10% count as a tie that fewer steps break. Candidates that never reach the
@@ -32,14 +33,13 @@ import speed  # this folder's speed table: the same reading of a history
 
 from inrkit import list_models, load_signal
 from inrkit.bench import ResultStore, run_benchmark
-from inrkit.models.registry import get_entry
-from inrkit.signals import KINDS
+from inrkit.models.registry import default_batch, get_entry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNING = {  # kind: (signal, loader settings); none of these is in the speed table
     "image": (DATA / "images" / "finer_div2k" / "train_data" / "00.png", {"crop": 128}),
     "audio": (DATA / "audio" / "fsdd" / "5_jackson_0.wav", {}),
-    "video": (DATA / "video" / "bikes.mp4", {"frames": 8, "size": 64}),
+    "video": (DATA / "video" / "bikes.mp4", {"frames": 8, "size": 32}),
     "occupancy": (DATA / "meshes" / "armadillo_50k.obj", {}),
 }
 FACTORS = (1, 3, 10)
@@ -53,21 +53,21 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--target", type=float, default=30.0, help="target PSNR (dB), or IoU for shapes")
     p.add_argument("--steps", type=int, default=400, help="step cap per candidate")
     p.add_argument("--eval-every", type=int, default=5, help="steps between progress PSNRs of random-batch fits")
+    p.add_argument("--batch", choices=("quarter", "full", "own"), default=None,
+                   help="batch policy of the candidates (default: the kind's, registry.FAST_BATCH)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="bench folder (default benchmarks/results/tune_fast-KIND)")
     return p.parse_args(argv)
 
 
-def candidates(name: str, kind: str, samples: int) -> list[dict[str, Any]]:
-    """The search space of one backbone: its authors' recipe, then L x FACTORS x {full, quarter batches}."""
+def candidates(name: str, kind: str, samples: int, batch: str) -> list[dict[str, Any]]:
+    """The search space of one backbone: its authors' recipe, then L x FACTORS on `batch` batches."""
     authors = get_entry(name).recipe(kind, "authors", samples)
-    quarter = KINDS[kind].batch_size is None  # shapes keep their fixed batch, as Recipe.quickened does
+    sizes = {"quarter": {"batch_size": max(samples // 4, 1)}, "full": {"batch_size": samples}, "own": {}}
     rows = [{"name": name, "label": f"{name} authors", "fit": {"recipe": "authors"}}]
     for factor in FACTORS:
-        fit = {"recipe": "authors", "lr": authors.lr * factor, "lr_decay": 1.0,
-               **({"batch_size": max(samples // 4, 1)} if quarter else {})}
-        rows.append({"name": name, "label": f"{name} lr x{factor} {'quarter' if quarter else 'own batch'}",
-                     "fit": fit})
+        fit = {"recipe": "authors", "lr": authors.lr * factor, "lr_decay": 1.0, **sizes[batch]}
+        rows.append({"name": name, "label": f"{name} lr x{factor} {batch}", "fit": fit})
     return rows
 
 
@@ -78,7 +78,8 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or Path(__file__).parent / "results" / f"tune_fast-{args.kind}"
     settings = {**loader, f"target_{speed.headline(args.kind)}": args.target, "steps": args.steps,
                 "eval_every": args.eval_every}
-    return {"signals": [str(path)], "model": [c for n in names for c in candidates(n, args.kind, samples)],
+    batch = args.batch or default_batch(args.kind)
+    return {"signals": [str(path)], "model": [c for n in names for c in candidates(n, args.kind, samples, batch)],
             "seeds": [0], "device": "cpu", "workers": args.workers, "out": str(out), "kind": args.kind,
             args.kind: settings}
 

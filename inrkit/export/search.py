@@ -145,24 +145,28 @@ def _ptq(model: nn.Module, prune: tuple[float, ...], run: dict) -> list[Probe]:
 # Allocations for these multiples of the loss target's MSE budget: 1 should meet the target as it is;
 # the larger ones are smaller files that QAT may bring back within it.
 BUDGET_MULTIPLES = (1, 4, 16, 64)
+# For a bpp target, allocations along the whole size-quality curve: MSE up by 1% to 4x.
+BPP_MSE_RISES = (0.01, 0.04, 0.16, 0.64, 2.56, 4.0)
 
 
-def _allocated(model: nn.Module, max_loss: float, run: dict) -> list[Probe]:
-    """Per-tensor widths from measured sensitivity (`allocate`), one and one scale per channel."""
+def _allocated(model: nn.Module, mse_rises: tuple[float, ...], run: dict) -> list[Probe]:
+    """Per-tensor widths from measured sensitivity (`allocate`), one and one scale per channel, for MSE
+    budgets of `mse_rises` times the float model's MSE."""
     from .allocate import allocate, allocated_spec, sensitivity_table
 
     probes = []
     for per_channel in (False, True):
         base, table = sensitivity_table(model, run["signal"], per_channel)
-        budget = base * (10 ** (max_loss / 10) - 1)
-        specs = {allocated_spec(allocate(table, budget * k), per_channel) for k in BUDGET_MULTIPLES}
+        specs = {allocated_spec(allocate(table, base * rise), per_channel) for rise in mse_rises}
         probes += [_probe(model, spec, qat_steps=0, **run) for spec in specs]
     return probes
 
 
 def _smallest_within(model: nn.Module, max_loss: float, qat_steps: int, max_runs: int, run: dict) -> Probe:
     """Bisect the settings (by size) for the smallest that, fine-tuned, loses at most `max_loss`."""
-    probes = sorted(_ptq(model, (0.0,), run) + _allocated(model, max_loss, run), key=lambda pr: pr.stats.bytes)
+    rise = 10 ** (max_loss / 10) - 1  # the MSE increase a loss of max_loss dB allows, relative
+    allocated = _allocated(model, tuple(rise * k for k in BUDGET_MULTIPLES), run)
+    probes = sorted(_ptq(model, (0.0,), run) + allocated, key=lambda pr: pr.stats.bytes)
     fits = [i for i, pr in enumerate(probes) if pr.loss <= max_loss]
     best = probes[fits[0]] if fits else None
     low, high = 0, fits[0] if fits else len(probes)
@@ -186,6 +190,7 @@ def _best_under(model: nn.Module, target_bpp: float, qat_steps: int, max_runs: i
     probes = _ptq(model, PRUNE[:1], run)
     if probes[0].stats.bpp is None:
         raise ExportError("the model's signal layout is unknown, so its bpp cannot be measured")
+    probes = sorted(probes + _allocated(model, BPP_MSE_RISES, run), key=lambda pr: pr.stats.bytes)
     under = [pr for pr in probes if pr.stats.bpp <= target_bpp]
     if not under:  # pruning only when no unpruned setting fits: it costs more than a width step
         probes = sorted(probes + _ptq(model, PRUNE[1:], run), key=lambda pr: pr.stats.bytes)

@@ -114,12 +114,14 @@ class Recipe:
         return replace(self, batch_size=batch, steps=steps, lr=lr, epochs=None, batch_fraction=None,
                        lr_batch_scaling=False)
 
-    def quickened(self, lr_factor: float, source: str, quarter_batches: bool = True) -> Recipe:
+    def quickened(self, lr_factor: float, source: str, batch: str = "quarter") -> Recipe:
         """This recipe at `lr_factor` times its learning rate, constant, for 2,000 steps, on random quarter
-        batches (or its own batches): the form of the tuned `fast` recipes (benchmarks/tune_fast.py)."""
+        batches, full batches or its own: the form of the tuned `fast` recipes (benchmarks/tune_fast.py)."""
         lr = float(f"{self.lr * lr_factor:.12g}")  # 3 x 1e-4 is 3e-4, not 0.00030000000000000003
-        batch = {"batch_size": None, "batch_fraction": 0.25, "lr_batch_scaling": False} if quarter_batches else {}
-        return replace(self, lr=lr, lr_decay=1.0, epochs=None, steps=2000, warmup=0, source=source, **batch)
+        fractions = {"quarter": 0.25, "full": 1.0, "own": None}
+        batches = {} if batch == "own" else {"batch_size": None, "batch_fraction": fractions[batch],
+                                             "lr_batch_scaling": False}
+        return replace(self, lr=lr, lr_decay=1.0, epochs=None, steps=2000, warmup=0, source=source, **batches)
 
     def summary(self) -> dict[str, str]:
         """The protocol in words (steps, batch, lr, schedule, optimiser), as `inrkit models` shows it."""
@@ -174,12 +176,14 @@ RECIPE_NAMES = ("authors", "fast")
 
 def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Recipe],
                    width_arg: str = "hidden_features",
-                   fast: dict[str, Recipe | float | str] | None = None) -> Callable[[type[nn.Module]], type[nn.Module]]:
+                   fast: dict[str, Recipe | float | str | tuple[float, str]] | None = None,
+                   ) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator adding a backbone to the registry under a lowercase `name`.
 
     `recipes` are the authors' protocols per signal kind; `fast` the tuned ones (`--recipe fast`) per kind:
-    a Recipe, a learning-rate factor on the authors' recipe with quarter batches (`Recipe.quickened`, as
-    benchmarks/tune_fast.py found it), or "authors" where the authors' recipe itself was the quickest.
+    a Recipe; as benchmarks/tune_fast.py found them, a learning-rate factor on the authors' recipe with
+    quarter batches (the kind's own batch for shapes), a (factor, "full" | "quarter" | "own") pair
+    (`Recipe.quickened`), or "authors" where the authors' recipe itself was the quickest.
     """
     tuned = {kind: _tuned(recipes.get(kind) or recipes.get("image") or Recipe(), how, kind)
              for kind, how in (fast or {}).items()}
@@ -195,14 +199,25 @@ def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Re
     return wrap
 
 
-def _tuned(authors: Recipe, how: Recipe | float | str, kind: str) -> Recipe:
+def _tuned(authors: Recipe, how: Recipe | float | str | tuple[float, str], kind: str) -> Recipe:
     if isinstance(how, Recipe):
         return how
     source = f"python benchmarks/tune_fast.py --kind {kind} (least time to target on tuning data)"
     if how == "authors":
         return replace(authors, source=f"{source}: the authors' recipe itself")
-    # kinds that train on a fixed batch of a large point set (shapes) keep it: a quarter of it is a slow step
-    return authors.quickened(float(how), source, quarter_batches=KINDS[kind].batch_size is None)
+    factor, batch = how if isinstance(how, tuple) else (how, default_batch(kind))
+    return authors.quickened(float(factor), source, batch)
+
+
+FAST_BATCH = {"audio": "full", "occupancy": "own", "sdf": "own"}
+"""Batch policy of the fast recipes where it is not quarter batches: audio clips are short and quarter batches
+never reached 50 dB on them (benchmarks/results/tune_fast-audio); shapes keep their fixed batch of points,
+since a quarter of a 250k-point set would be a slow step."""
+
+
+def default_batch(kind: str) -> str:
+    """The batch policy a fast recipe for `kind` is tuned with (and a bare factor in `fast=` means)."""
+    return FAST_BATCH.get(kind, "quarter")
 
 
 def get_entry(name: str) -> ModelEntry:
