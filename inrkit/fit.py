@@ -390,6 +390,7 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
         saves.done(step)
 
     probe = None if full else progress_probe(signal, cfg.seed)
+    watch_loss = full and loss_name == "mse" and cfg.target_psnr is not None  # the PSNR read is the loss's
     estimate = get_kind(signal.kind).progress
     estimate = estimate(signal, cfg.seed) if estimate else None  # shapes: IoU on a sample of the grid
     estimated: dict[str, float] = {}
@@ -400,6 +401,10 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
         while step < cfg.steps:
             clock.start()
             batch = next(sampler)
+            # A full batch's loss is that of the weights before the step: keep them where a target may be read
+            before = [p.detach().clone() for p in model.parameters()] if watch_loss and (
+                step + 1 == cfg.steps or any((step + 1) % every == 0 for every in (read_every, log_every, eval_every))
+            ) else None
             loss = train_step(engine, optimizer, batch, loss_fn, extra)
             schedule.step()
             step, seen = step + 1, seen + len(batch[0])
@@ -429,6 +434,10 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
             bar.advance()
             if reached:
                 time_to_target = clock.total
+                if before is not None:  # return the weights that reached the target, not the step after them
+                    with torch.no_grad():
+                        for p, kept in zip(model.parameters(), before):
+                            p.copy_(kept)
             if reached or last:
                 break
             if cfg.checkpoint_path and saves.due(step):
