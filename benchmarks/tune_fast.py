@@ -33,6 +33,7 @@ import speed  # this folder's speed table: the same reading of a history
 
 from inrkit import list_models, load_signal
 from inrkit.bench import ResultStore, run_benchmark
+from inrkit.bench.runner import as_spec, resolve
 from inrkit.models.registry import default_batch, get_entry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -129,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     spec = spec_for(args)
     run = run_benchmark(spec)
-    labels = {m["label"] for m in spec["model"]}  # this search space's rows only, whatever else the folder holds
-    text = table([r for r in ResultStore(run.out).rows("ok") if r["model"] in labels], args.target)
+    mine = {case.config_hash for case in resolve(as_spec(spec))}  # this search's rows, whatever else is there
+    text = table([r for r in ResultStore(run.out).rows("ok") if r["config_hash"] in mine], args.target)
     (run.out / "tuning.md").write_text(text + "\n")
     print(text)
 

@@ -60,7 +60,7 @@ def _stax_dense(in_features: int, out_features: int) -> nn.Linear:
         "occupancy": Recipe(dict(sigma=6.0, hidden_layers=6, normalize_features=True), lr=5e-4, lr_decay=0.01,
                             steps=10_000, batch_size=32768, loss="bce", source="3d_shape_occupancy.ipynb"),
     },
-    fast={"image": 1},
+    fast={"image": 1, "audio": "authors", "video": 3},
 )
 class FourierFeatureNetwork(Backbone):
     """Random Fourier features followed by a ReLU MLP.

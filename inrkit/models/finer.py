@@ -87,7 +87,7 @@ SL2A_RECIPES = {
 
 
 @register_model("finer", summary="variable-periodic sine sin(omega0 (|u|+1) u) (FINER's own code)",
-                paper="Liu et al., CVPR 2024", recipes=RECIPES, fast={"image": 1})
+                paper="Liu et al., CVPR 2024", recipes=RECIPES, fast={"image": 1, "audio": "authors"})
 class Finer(Backbone):
     """FINER MLP with a linear output.
 
@@ -125,7 +125,7 @@ class Finer(Backbone):
 
 @register_model("finer_sl2a", summary="FINER as SL²A's baseline: first-layer bias U(±20), targets in [0, 1]",
                 paper="Liu et al., CVPR 2024 (as run by SL²A-INR, ICCV 2025)", recipes=SL2A_RECIPES,
-                fast={"image": 1})
+                fast={"image": 1, "audio": "authors"})
 class FinerSL2A(Finer):
     """FINER with the SL²A repository's baseline settings (first-layer bias U(±20), targets in [0, 1]).
 

@@ -118,7 +118,7 @@ RECIPES = {
 
 
 @register_model("fkan", summary="learnable Fourier-series first layer + LayerNorm + gated-tanh MLP",
-                paper="Mehrabian et al., ICASSP 2025", recipes=RECIPES, fast={"image": 3})
+                paper="Mehrabian et al., ICASSP 2025", recipes=RECIPES, fast={"image": 3, "audio": 3, "video": 10})
 class FKAN(Backbone):
     """Fourier KAN: a learnable Fourier-series layer, LayerNorm and a widening gated-tanh MLP.
 

@@ -111,7 +111,7 @@ RECIPES = {
 
 @register_model("gauss", summary="Gaussian-activation MLP exp(-(sigma u)^2)",
                 paper="Ramasinghe & Lucey, ECCV 2022 (as shipped in the WIRE repo)", recipes=RECIPES,
-                fast={"image": "authors"})
+                fast={"image": "authors", "video": "authors"})
 class GaussNet(Backbone):
     """MLP with Gaussian activations and a linear output.
 

@@ -85,7 +85,7 @@ RECIPES = {
 
 
 @register_model("neurbf", summary="adaptive RBFs (k-means init from the signal) + grid + sinusoid-composed decoder",
-                paper="Chen et al., ICCV 2023", recipes=RECIPES, width_arg="num_kernels", fast={"image": 1})
+                paper="Chen et al., ICCV 2023", recipes=RECIPES, width_arg="num_kernels", fast={"image": 1, "audio": 1})
 class NeuRBF(Backbone):
     """NeuRBF with frozen, data-initialised kernels.
 

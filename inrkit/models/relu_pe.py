@@ -65,7 +65,7 @@ RECIPES = {
 
 @register_model("relu_pe", summary="NeRF positional encoding (Nyquist-limited) + ReLU MLP",
                 paper="Mildenhall et al., ECCV 2020 (as shipped in the SIREN and WIRE repos)", recipes=RECIPES,
-                fast={"image": 1})
+                fast={"image": 1, "video": 3})
 class ReluPE(Backbone):
     """ReLU MLP on a NeRF positional encoding.
 

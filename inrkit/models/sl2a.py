@@ -109,7 +109,8 @@ RECIPES = {
 
 
 @register_model("sl2a", summary="Chebyshev learnable activation + LayerNorm + fused low-rank ReLU blocks",
-                paper="Heidari, Rezaeian et al., ICCV 2025", recipes=RECIPES, fast={"image": 1})
+                paper="Heidari, Rezaeian et al., ICCV 2025", recipes=RECIPES,
+                fast={"image": 1, "audio": "authors", "video": 3})
 class SL2A(Backbone):
     """SL²A-INR.
 

@@ -123,7 +123,7 @@ RECIPES = {
 
 
 @register_model("spder", summary="sine x sqrt(|z|) damping (arctan for audio), SIREN init",
-                paper="Shah & Sitawarin, ICLR 2024", recipes=RECIPES, fast={"image": 1})
+                paper="Shah & Sitawarin, ICLR 2024", recipes=RECIPES, fast={"image": 1, "audio": "authors"})
 class Spder(Backbone):
     """SPDER: damped-sine MLP with a linear output.
 

@@ -136,7 +136,7 @@ RECIPES = {
 
 
 @register_model("wire", summary="complex Gabor wavelet MLP (real first layer, complex hidden, real part out)",
-                paper="Saragadam et al., CVPR 2023", recipes=RECIPES, fast={"image": "authors"})
+                paper="Saragadam et al., CVPR 2023", recipes=RECIPES, fast={"image": "authors", "video": "authors"})
 class Wire(Backbone):
     """WIRE with complex hidden layers.
 
