@@ -63,15 +63,17 @@ def model_rows(names: list[str]) -> list[dict[str, Any]]:
         kinds = {}
         for kind in KINDS:
             recipe = entry.recipe(kind)
+            fast = entry.fast.get(kind)  # tuned (benchmarks/tune_fast.py); else --recipe fast is the authors'
             kinds[kind] = {"defaults": recipe.model_kwargs(None), "lr": recipe.lr, "lr_decay": recipe.lr_decay,
-                           "params": _params_at_default(name, kind), "protocol": recipe.summary()}
+                           "params": _params_at_default(name, kind), "protocol": recipe.summary(),
+                           "fast": fast.summary() if fast else None}
         rows.append({"name": name, "paper": entry.paper, "kinds": kinds})
     return rows
 
 
 def models_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="inrkit backbones (recipes per signal kind)")
-    for col in ("model", "kind", "defaults", "steps", "batch", "lr", "params"):
+    for col in ("model", "kind", "defaults", "steps", "batch", "lr", "--recipe fast", "params"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for row in rows:
         for i, (kind, facts) in enumerate(row["kinds"].items()):
@@ -80,6 +82,8 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
             lr = " ".join(filter(None, (protocol["lr"], protocol["schedule"], protocol["adam"], protocol["targets"])))
             label = f"[bold]{row['name']}[/]\n[dim]{row['paper']}[/]" if i == 0 else ""
             params = facts["params"]
-            table.add_row(label, kind, defaults, protocol["steps"], protocol["batch"], lr,
+            fast = facts["fast"]
+            fast = "-" if fast is None else f"{fast['lr']} {fast['schedule']}, batch {fast['batch']}"
+            table.add_row(label, kind, defaults, protocol["steps"], protocol["batch"], lr, fast,
                           f"{params:,}" if isinstance(params, int) else params, end_section=i == len(row["kinds"]) - 1)
     return table
