@@ -74,7 +74,7 @@ def model_rows(names: list[str]) -> list[dict[str, Any]]:
 def models_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="inrkit backbones (recipes per signal kind)")
     for col in ("model", "kind", "defaults", "steps", "batch", "lr", "--recipe fast", "params"):
-        table.add_column(col, justify="right" if col == "params" else "left")
+        table.add_column(col, justify="right" if col == "params" else "left", no_wrap=col == "params")
     for row in rows:
         for i, (kind, facts) in enumerate(row["kinds"].items()):
             defaults = " ".join(f"{ABBREV.get(k, k)}={_fmt(v)}" for k, v in facts["defaults"].items()) or "-"
