@@ -42,6 +42,7 @@ TUNING = {  # kind: (signal, loader settings); none of these is in the speed tab
     "audio": (DATA / "audio" / "fsdd" / "5_jackson_0.wav", {}),
     "video": (DATA / "video" / "bikes.mp4", {"frames": 8, "size": 32}),
     "occupancy": (DATA / "meshes" / "armadillo_50k.obj", {}),
+    "sdf": (DATA / "meshes" / "armadillo_50k.obj", {}),
 }
 FACTORS = (1, 3, 10)
 TIE = 1.1  # seconds within 10% of the best are a tie (a shared machine), broken by fewer steps

@@ -54,7 +54,7 @@ RECIPES = {
 
 @register_model("ngp", summary="multi-resolution hash grid + tiny ReLU MLP (pure PyTorch)",
                 paper="Müller et al., SIGGRAPH 2022 (Instant-NGP)", recipes=RECIPES, width_arg="hashmap_size",
-                fast={"image": 3, "audio": 3, "video": 3, "occupancy": 10})
+                fast={"image": 3, "audio": 3, "video": 3, "occupancy": 10, "sdf": 1})
 class InstantNGP(Backbone):
     """Hash-grid encoding followed by a small ReLU MLP.
 

@@ -60,7 +60,7 @@ def _sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fe
         "occupancy": Recipe(dict(hidden_features=256, hidden_layers=3), lr=1e-4, loss="bce",
                             source="inrkit: the SDF network and lr"),
     },
-    fast={"image": 10, "audio": "authors", "occupancy": 3},
+    fast={"image": 10, "audio": "authors", "occupancy": 3, "sdf": "authors"},
 )
 class Siren(Backbone):
     """SIREN with a linear output layer.
