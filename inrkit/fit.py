@@ -389,6 +389,9 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
             "time_to_target": time_to_target})
         saves.done(step)
 
+    def reads(n: int) -> bool:  # steps whose loss is read back (or the model evaluated)
+        return n == cfg.steps or any(n % every == 0 for every in (read_every, log_every, eval_every))
+
     probe = None if full else progress_probe(signal, cfg.seed)
     watch_loss = full and loss_name == "mse" and cfg.target_psnr is not None  # the PSNR read is the loss's
     estimate = get_kind(signal.kind).progress
@@ -402,14 +405,12 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
             clock.start()
             batch = next(sampler)
             # A full batch's loss is that of the weights before the step: keep them where a target may be read
-            before = [p.detach().clone() for p in model.parameters()] if watch_loss and (
-                step + 1 == cfg.steps or any((step + 1) % every == 0 for every in (read_every, log_every, eval_every))
-            ) else None
+            before = [p.detach().clone() for p in model.parameters()] if watch_loss and reads(step + 1) else None
             loss = train_step(engine, optimizer, batch, loss_fn, extra)
             schedule.step()
             step, seen = step + 1, seen + len(batch[0])
             engine.advance(fraction_done(cfg, step, clock.total))
-            read = step == cfg.steps or any(step % every == 0 for every in (read_every, log_every, eval_every))
+            read = reads(step)
             clock.stop(sync=read)  # the only host syncs: where the loss is read or the model evaluated
             last = step == cfg.steps or (read and cfg.seconds is not None and clock.total >= cfg.seconds)
             if read:
