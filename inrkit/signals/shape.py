@@ -20,9 +20,9 @@ from .. import metrics
 from ..errors import SignalError
 from ..limits import check_shape
 from ..utils import require
-from .base import Metric, Predict, Signal, SignalInfo, SignalKind, predict_grid, register_kind
+from .base import Metric, Predict, Signal, SignalInfo, SignalKind, grid_coords, predict_grid, register_kind
 from .shape_geometry import MESH_SUFFIXES, Shape, marching_cubes, read_shape, sample_mesh, sample_surface
-from .shape_sampling import DEFAULTS, ShapeSampling, cell_centres_3d, content_hash, occupancy_grid, training_samples
+from .shape_sampling import DEFAULTS, ShapeSampling, content_hash, occupancy_grid, training_samples
 from .shape_size import volume_shape
 
 VOLUME_SUFFIXES = (".npy", ".npz")
@@ -164,9 +164,10 @@ def iou_probe(signal: Signal, seed: int) -> Callable[[Predict], dict[str, float]
     64th of the cost at 128³; the grid's ground truth is labelled once and cached either way.
     """
     res = signal.shape[0] if signal.is_grid else _check_res(signal.meta.get("eval_res", DEFAULT_RES), "eval-res")
+    grid = signal.shape if signal.is_grid else (res,) * 3  # a volume is judged on its own (D, H, W) grid
     gt = _reference_grid(signal, res).reshape(-1)
     index = np.random.default_rng(seed).integers(gt.size, size=min(PROBE_CELLS, gt.size))
-    coords = torch.from_numpy(cell_centres_3d(res, index)).float()
+    coords = grid_coords(grid, torch.from_numpy(index))
     occupancy = signal.kind == "occupancy"
 
     def estimate(predict: Predict) -> dict[str, float]:
