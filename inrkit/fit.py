@@ -396,7 +396,8 @@ def _fit(model: nn.Module, signal: Signal, cfg: FitConfig, sampler: Iterator[Bat
     watch_loss = full and loss_name == "mse" and cfg.target_psnr is not None  # the PSNR read is the loss's
     estimate = get_kind(signal.kind).progress
     estimate = estimate(signal, cfg.seed) if estimate else None  # shapes: IoU on a sample of the grid
-    estimated: dict[str, float] = {}
+    # measured once before training, so every history row (and a live CSV's header) carries its columns
+    estimated = estimate(predictor(model, signal.info, chunk_size=cfg.chunk_size)) if estimate else {}
     bar = progress_display.task(f"{model_info(model).name} {signal.name}",
                                 cfg.steps if cfg.steps < SECONDS_CAP else None, completed=start,
                                 progress=cfg.progress)
