@@ -104,16 +104,11 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     load = dict(item.split("=", 1) for item in args.load.split(",") if item)
     load = {key: int(value) if value.isdigit() else value for key, value in load.items()}
     used = {kind for _, kind in expand_signals(signal_paths(args), args.kind)}  # the options are theirs
-    kinds = {kind: {f"target_{headline(kind)}": max(targets(args)), **fit, **(load if kind in used else {})}
+    kinds = {kind: {f"target_{KINDS[kind].headline}": max(targets(args)), **fit, **(load if kind in used else {})}
              for kind in KINDS}
     return {"signals": signal_paths(args), "model": models, "seeds": [int(s) for s in args.seeds.split(",")],
             "device": args.device, "isolate": True, "out": str(out), **kinds,
             "image": {"crop": args.size, **kinds["image"]}, **({"kind": args.kind} if args.kind else {})}
-
-
-def headline(kind: str) -> str:
-    """The metric a target is set in: IoU for shapes, PSNR for the rest."""
-    return "iou" if KINDS[kind].metric("iou") else "psnr"
 
 
 def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
@@ -124,7 +119,7 @@ def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
     for r in rows:
         groups.setdefault(r["model"], []).append(r)
     to = {label: {t: [reach(r, t) for r in rs] for t in goals} for label, rs in groups.items()}
-    metric = headline(rows[0]["kind"]) if rows else "psnr"
+    metric = KINDS[rows[0]["kind"]].headline if rows else "psnr"
     unit = " dB" if metric == "psnr" else " IoU"
     head = " | ".join(f"steps to {t:g}{unit} | seconds to {t:g}{unit} | × authors" for t in goals)
     lines = [f"| backbone | recipe | s/step | {head} | final {metric.upper() if metric == 'iou' else 'PSNR (dB)'} "
@@ -145,7 +140,7 @@ def table(rows: list[dict[str, Any]], goals: list[float]) -> str:
 
 def reach(row: dict[str, Any], target: float) -> tuple[float, float]:
     """(steps, seconds) at the first history row whose PSNR (a shape's IoU) reached `target`; NaNs where none did."""
-    column = 5 if headline(row["kind"]) == "iou" else 2
+    column = 5 if KINDS[row["kind"]].headline == "iou" else 2
     for history in row.get("history") or []:
         value = history[column] if len(history) > column else None
         if value is not None and not math.isnan(value) and value >= target:

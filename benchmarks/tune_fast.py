@@ -35,6 +35,7 @@ from inrkit import list_models, load_signal
 from inrkit.bench import ResultStore, run_benchmark
 from inrkit.bench.runner import as_spec, resolve
 from inrkit.models.registry import default_batch, get_entry
+from inrkit.signals import KINDS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNING = {  # kind: (signal, loader settings); none of these is in the speed table
@@ -78,7 +79,7 @@ def spec_for(args: argparse.Namespace) -> dict[str, Any]:
     samples = load_signal(path, args.kind, **loader).num_samples
     names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
     out = args.out or Path(__file__).parent / "results" / f"tune_fast-{args.kind}"
-    settings = {**loader, f"target_{speed.headline(args.kind)}": args.target, "steps": args.steps,
+    settings = {**loader, f"target_{KINDS[args.kind].headline}": args.target, "steps": args.steps,
                 "eval_every": args.eval_every}
     batch = args.batch or default_batch(args.kind)
     return {"signals": [str(path)], "model": [c for n in names for c in candidates(n, args.kind, samples, batch)],
@@ -107,7 +108,7 @@ def table(rows: list[dict[str, Any]], target: float) -> str:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r["model"].split(" ", 1)[0], []).append(r)
-    metric = speed.headline(rows[0]["kind"]) if rows else "psnr"
+    metric = KINDS[rows[0]["kind"]].headline if rows else "psnr"
     unit = " dB" if metric == "psnr" else " IoU"
     lines = [f"| backbone | candidate | lr | batch | steps to {target:g}{unit} | seconds to {target:g}{unit} | "
              f"final {metric} | chosen |", "|---|---|---:|---:|---:|---:|---:|:-:|"]
