@@ -164,9 +164,14 @@ class ModelEntry:
         """
         if name not in RECIPE_NAMES:
             raise ModelError(f"unknown recipe {name!r}; choose from {', '.join(RECIPE_NAMES)}")
-        authors = self.recipes.get(kind) or self.recipes.get("image") or Recipe()
+        authors = authors_recipe(self.recipes, kind)
         chosen = (self.fast.get(kind) or authors) if name == "fast" else authors
         return chosen.resolve(samples)
+
+
+def authors_recipe(recipes: dict[str, Recipe], kind: str) -> Recipe:
+    """The authors' recipe for `kind`; kinds without one of their own use the image recipe."""
+    return recipes.get(kind) or recipes.get("image") or Recipe()
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -185,7 +190,7 @@ def register_model(name: str, *, summary: str, paper: str, recipes: dict[str, Re
     quarter batches (the kind's own batch for shapes), a (factor, "full" | "quarter" | "own") pair
     (`Recipe.quickened`), or "authors" where the authors' recipe itself was the quickest.
     """
-    tuned = {kind: _tuned(recipes.get(kind) or recipes.get("image") or Recipe(), how, kind)
+    tuned = {kind: _tuned(authors_recipe(recipes, kind), how, kind)
              for kind, how in (fast or {}).items()}
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:

@@ -163,9 +163,9 @@ def iou_probe(signal: Signal, seed: int) -> Callable[[Predict], dict[str, float]
     An unbiased sample of the cells `evaluate_shape` scores (a few tenths of a point off its IoU), at a
     64th of the cost at 128³; the grid's ground truth is labelled once and cached either way.
     """
-    res = signal.shape[0] if signal.is_grid else _check_res(signal.meta.get("eval_res", DEFAULT_RES), "eval-res")
-    grid = signal.shape if signal.is_grid else (res,) * 3  # a volume is judged on its own (D, H, W) grid
-    gt = _reference_grid(signal, res).reshape(-1)
+    # a volume is judged on its own (D, H, W) grid, a mesh on the eval_res³ one
+    grid = signal.shape if signal.is_grid else (_check_res(signal.meta.get("eval_res", DEFAULT_RES), "eval-res"),) * 3
+    gt = _reference_grid(signal, grid[0]).reshape(-1)
     index = np.random.default_rng(seed).integers(gt.size, size=min(PROBE_CELLS, gt.size))
     coords = grid_coords(grid, torch.from_numpy(index))
     occupancy = signal.kind == "occupancy"
