@@ -20,6 +20,7 @@ import numpy as np
 from .errors import ConfigError, ExportError, InrkitError
 from .export.compress import CompressStats
 
+LATENT = "latent"  # the latent-grid codec (inrkit/export/latent.py); any other name is a registry backbone
 BITS_PER_PARAM = 6.0  # what the search typically stores a parameter in (benchmarks/results/weights_bits.md)
 MIN_SIDE = 8  # below this the header alone is most of the file, and MS-SSIM/SSIM windows do not fit
 
@@ -54,9 +55,10 @@ def budget_for(bpp: float, pixels: int, bits_per_param: float = BITS_PER_PARAM) 
     return int(bpp * pixels / bits_per_param)
 
 
-def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str = "siren", steps: int = 300,
+def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str = LATENT, steps: int | None = None,
                  qat_steps: int = 100, seed: int = 0, device: str = "auto", progress: bool = False) -> CodecResult:
-    """Fit `model` to `image` at a size that fits `bpp`, store it within `bpp`, write `out`.
+    """Code `image` into `out` within `bpp`: with latent grids (the default), or by fitting a backbone
+    `model` at a size that fits `bpp` and storing it with the weight search.
 
     Example:
         >>> result = encode_image("data/astronaut.png", "/tmp/a.inrz", bpp=4, steps=20)  # doctest: +SKIP
@@ -69,6 +71,13 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
     if not bpp > 0 or not math.isfinite(bpp):
         raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
     start = time.perf_counter()
+    if model == LATENT:
+        from .export.latent import LatentRecipe, encode
+
+        recipe = LatentRecipe(**({"steps": steps} if steps else {}))
+        stats = encode(image, out, bpp, recipe, seed=seed, progress=progress)
+        return CodecResult(stats, model, stats.params, recipe.steps, time.perf_counter() - start)
+    steps = steps or 300
     signal = load_signal(image, "image")
     height, width = signal.shape
     if min(height, width) < MIN_SIDE:
@@ -94,21 +103,25 @@ def _sized(model: str, signal: Any, params: int, bpp: float) -> Any:
 
 
 def decode_image(path: str | Path, out: str | Path | None = None) -> tuple[np.ndarray, Path]:
-    """Render the image stored in an .inrz file and write it (PNG by default); returns (pixels, path).
+    """Decode the image stored in an .inrz file (either codec) and write it (PNG by default);
+    returns (pixels, path).
 
     Example:
         >>> pixels, written = decode_image("/tmp/a.inrz")  # doctest: +SKIP
     """
-    from .export import decompress
-    from .inference import render, write_reconstruction
+    from .inference import check_output, write_reconstruction
+    from .signals.base import SignalInfo
 
     path = Path(path)
-    model = decompress(path)
-    info = model.signal_info
-    if info is None or info.kind != "image":
-        raise ExportError(f"{path}: holds no image (kind {getattr(info, 'kind', None)!r}); use `inrkit decode`")
-    array = render(model, info)
     target = Path(out) if out is not None else path.with_suffix(".png")
+    check_output(target, "image")
+    if _is_latent(path):
+        from .export.latent import decode
+
+        array = decode(path)
+        info = SignalInfo("image", array.shape[:2], array.shape[2], (0.0, 1.0))
+    else:
+        array, info = _render_inrz(path)
     temporary = target.with_name(f".{target.stem}.partial{target.suffix}")
     try:
         write_reconstruction(array, info, temporary)
@@ -116,3 +129,24 @@ def decode_image(path: str | Path, out: str | Path | None = None) -> tuple[np.nd
     finally:
         temporary.unlink(missing_ok=True)
     return array, target
+
+
+def _is_latent(path: Path) -> bool:
+    from .export.latent import MAGIC
+
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False  # the .inrz reader names what is wrong with the path
+
+
+def _render_inrz(path: Path) -> tuple[np.ndarray, Any]:
+    from .export import decompress
+    from .inference import render
+
+    model = decompress(path)
+    info = model.signal_info
+    if info is None or info.kind != "image":
+        raise ExportError(f"{path}: holds no image (kind {getattr(info, 'kind', None)!r}); use `inrkit decode`")
+    return render(model, info), info

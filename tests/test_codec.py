@@ -1,4 +1,5 @@
-"""`inrkit compress` / `inrkit decompress`: an image into an .inrz file within a bpp target and back."""
+"""`inrkit compress` / `inrkit decompress` with a backbone (`--model siren`): an image into an .inrz file
+within a bpp target and back. The default latent-grid codec has its own tests (test_latent_codec.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def image(tmp_path):
 def test_compress_stays_under_the_target_and_decompress_gives_the_image_back(image, tmp_path) -> None:
     runner = CliRunner()
     out = tmp_path / "img.inrz"
-    result = runner.invoke(app, ["compress", str(image), "--bpp", "12", "--steps", "40", "--qat-steps", "0",
-                                 "--out", str(out), "--quiet", "--json"])
+    result = runner.invoke(app, ["compress", str(image), "--bpp", "12", "--model", "siren", "--steps", "40",
+                                 "--qat-steps", "0", "--out", str(out), "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size * 8 / (32 * 32) <= 12
     back = runner.invoke(app, ["decompress", str(out), "--out", str(tmp_path / "back.png")])
@@ -59,7 +60,7 @@ def test_an_image_too_small_or_a_target_too_low_is_one_line(tmp_path) -> None:
     assert result.exit_code == 2 and "too small" in result.output and not out.exists()
     big = tmp_path / "big.png"
     _image(big, 16)
-    result = CliRunner().invoke(app, ["compress", str(big), "--bpp", "0.5", "--out", str(out)])
+    result = CliRunner().invoke(app, ["compress", str(big), "--bpp", "0.5", "--model", "siren", "--out", str(out)])
     assert result.exit_code == 2 and "raise --bpp" in result.output and not out.exists()
     assert len(result.output.strip().splitlines()) == 1
 

@@ -100,23 +100,33 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
         from ..errors import InrkitError
 
         raise InrkitError(f"no rate-distortion case finished; see the errors in {run.out / ResultStore.FILENAME}")
-    configs.sort(key=lambda c: c["bpp"])
+    protocol = {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
+                "recipe": recipe, "params": list(params), "bits": list(bits)}
+    description = (f"{model} fitted {steps} steps per image, quantised and entropy-coded (.inrz); "
+                   "bpp from the file size")
     pixels = [np.asarray(load_signal(img, "image", **options).values) for img in images]
+    return summarise(f"inrkit-{model}", description, protocol, configs,
+                     {c["image"] + f"-{c['params']}": c for c in cases}, pixels, out)
+
+
+GAIN_RATES = (0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)  # where the PSNR gain over each same-image codec is read
+
+
+def summarise(name: str, description: str, protocol: dict[str, Any], configs: list[dict[str, Any]],
+              per_image: dict[str, Any], pixels: list[np.ndarray], out: Path) -> dict[str, Any]:
+    """rd.json (CompressAI layout, plus Pillow JPEG/WebP on the same images, published curves, BD-rates and
+    PSNR gains at fixed rates) and rd.png, from mean-over-images points `configs`; returns the JSON."""
+    configs = sorted(configs, key=lambda c: c["bpp"])
     baselines = {codec: codec_curve(pixels, codec) for codec in ("jpeg", "webp")}
     front = pareto([c["bpp"] for c in configs], [c["psnr"] for c in configs])
     result = {
-        "name": f"inrkit-{model}",
-        "description": f"{model} fitted {steps} steps per image, quantised and entropy-coded (.inrz); "
-                       "bpp from the file size",
-        "protocol": {"images": [str(p) for p in images], "crop": crop, "size": size, "steps": steps, "lr": lr,
-                     "recipe": recipe,
-                     "params": list(params), "bits": list(bits),
-                     "channels": pixels[0].shape[-1]},
+        "name": name, "description": description,
+        "protocol": {**protocol, "channels": pixels[0].shape[-1]},
         "results": {"bpp": [c["bpp"] for c in configs], "psnr": [c["psnr"] for c in configs],
                     **({"ms-ssim": [c["ms_ssim"] for c in configs]} if all("ms_ssim" in c for c in configs) else {})},
         "pareto": {"bpp": front[0], "psnr": front[1]},
         "configs": configs,
-        "per_image": {c["image"] + f"-{c['params']}": c for c in cases},
+        "per_image": per_image,
         "baselines": {k: {"bpp": v["bpp"], "psnr": v["psnr"], "quality": v["quality"]} for k, v in baselines.items()},
         "published_kodak": PUBLISHED_KODAK,
     }
@@ -126,9 +136,18 @@ def run_rd(images: list[str | Path], model: str = "siren", params: list[int] = (
     result["at_0.3bpp"] = {"inrkit (pareto, interpolated)": psnr_at(result["pareto"], 0.3),
                            **{f"{k} (same images)": psnr_at(v, 0.3) for k, v in baselines.items()},
                            **{f"{k} (published, full Kodak)": psnr_at(v, 0.3) for k, v in PUBLISHED_KODAK.items()}}
+    result["gain_db"] = {f"over {k} (same images)": {str(r): _gain(result["pareto"], v, r) for r in GAIN_RATES}
+                         for k, v in baselines.items()}
+    out.mkdir(parents=True, exist_ok=True)
     (out / "rd.json").write_text(json.dumps(result, indent=1, default=_json_safe) + "\n")
     plot_rd(result, out / "rd.png")
     return result
+
+
+def _gain(curve: dict[str, list], anchor: dict[str, list], bpp: float) -> float | None:
+    """PSNR of `curve` minus `anchor`'s at `bpp` (None where either does not reach it)."""
+    ours, theirs = psnr_at(curve, bpp), psnr_at(anchor, bpp)
+    return None if ours is None or theirs is None else ours - theirs
 
 
 def _mean_times(rows: list[dict[str, Any]]) -> dict[str, float]:

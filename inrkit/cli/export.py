@@ -148,12 +148,20 @@ def _rd_bits(text: str) -> int:
     return bits
 
 
+LAMBDAS = "0.02,0.007,0.0025,0.0008"  # about 0.2 to 1 bpp on Kodak at 1,000 steps
+
+
 def rd(
     images: Annotated[list[Path], typer.Argument(help="image files")],
-    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
+    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`), or latent for "
+                                       "the latent-grid codec")] = "siren",
     params: Annotated[str, typer.Option(help="comma-separated parameter budgets, e.g. 2k,4k,8k")] = "2k,4k,8k",
+    lambdas: Annotated[str, typer.Option(help="latent: comma-separated rate weights, one curve point each "
+                                         "(larger: smaller files)")] = LAMBDAS,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="latent: cases coded at once (one thread each)")] = 1,
     bits: Annotated[str, typer.Option(help="comma-separated bit widths (2-16)")] = "8,10,12",
-    steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fit steps per model")] = 500,
+    steps: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help="fit steps per model",
+                                              show_default="1000 for latent, else 500")] = None,
     lr: Annotated[float | None, typer.Option(parser=positive, help="learning rate",
                                                 show_default="the backbone's recipe")] = None,
     crop: Annotated[str | None, typer.Option(help="centre crop to N or HxW before fitting",
@@ -167,18 +175,42 @@ def rd(
 ) -> None:
     """Rate-distortion sweep: model sizes x bit widths over images, against JPEG, WebP and published codecs."""
     from ..bench.rd import run_rd
+    from ..codec import LATENT
     from ..utils import resolve_device
 
     resolve_device(device)  # fail on a bad device before any fit
+    if model == LATENT:
+        _rd_latent(images, split_list(lambdas, _rate), steps or 1000, out, seed, workers, quiet)
+        return
     budgets = split_list(params, parse_budget)
     widths = split_list(bits, _rd_bits)
     if not budgets or not widths:
         raise ConfigError("rd needs at least one --params budget and one --bits width")
     with progress.quiet(quiet):
-        result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps, lr=lr,
+        result = run_rd(images, model=model, params=budgets, bits=widths, steps=steps or 500, lr=lr,
                         crop=loader_size(crop, "--crop"), size=loader_size(size, "--size"), out=out,
                         device=device, seed=seed, progress=not quiet, recipe=recipe)
     rows = {f"{r['label']}": f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
+    rows.update({f"BD-rate {k}": f"{v:+.1f} %" for k, v in result["bd_rate_percent"].items() if v is not None})
+    _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
+
+
+def _rate(text: str) -> float:
+    try:
+        return positive(text)
+    except typer.BadParameter as exc:
+        raise ConfigError(f"--lambdas {exc.message}") from None
+
+
+def _rd_latent(images: list[Path], lambdas: list[float], steps: int, out: Path, seed: int, workers: int,
+               quiet: bool) -> None:
+    from ..bench.rd_latent import run_rd_latent
+
+    if not lambdas:
+        raise ConfigError("rd needs at least one --lambdas value")
+    with progress.quiet(quiet):
+        result = run_rd_latent(images, lambdas, steps=steps, out=out, seed=seed, workers=workers, progress=not quiet)
+    rows = {r["label"]: f"{r['bpp']:.3f} bpp  {r['psnr']:.2f} dB" for r in result["configs"]}
     rows.update({f"BD-rate {k}": f"{v:+.1f} %" for k, v in result["bd_rate_percent"].items() if v is not None})
     _print(rows, title=f"{result['name']} (mean over {len(images)} images); wrote {out}/rd.json, rd.png")
 
@@ -187,16 +219,18 @@ def compress(
     image: Annotated[Path, typer.Argument(help="an image file")],
     bpp: Annotated[float, typer.Option(parser=positive, help="target bits per pixel of the file (upper bound)")] = 0.3,
     out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="the image with .inrz")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="backbone name (see `inrkit models`)")] = "siren",
-    steps: Annotated[int, typer.Option(min=1, max=MAX_INT, help="fit steps")] = 300,
-    qat_steps: Annotated[int, typer.Option(min=0, max=MAX_INT, help="steps per QAT run")] = 100,
+    model: Annotated[str, typer.Option("--model", "-m", help="latent (latent grids, the best rate-distortion) or "
+                                       "a backbone name (see `inrkit models`)")] = "latent",
+    steps: Annotated[int | None, typer.Option(min=1, max=MAX_INT, help="fit steps",
+                                              show_default="1000 for latent, 300 for a backbone")] = None,
+    qat_steps: Annotated[int, typer.Option(min=0, max=MAX_INT, help="steps per QAT run (backbones)")] = 100,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     seed: Annotated[int, typer.Option(min=0, max=MAX_INT, help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     json_: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Code an image into an .inrz file of at most --bpp bits per pixel: fit, quantise, entropy-code."""
-    from ..codec import encode_image
+    from ..codec import LATENT, encode_image
     from ..utils import resolve_device
 
     _check_inrz_name(out)
@@ -209,9 +243,10 @@ def compress(
         emit_json({**stats.to_dict(), "model": result.model, "steps": result.steps,
                    "encode_seconds": result.encode_seconds})
         return
-    _print({"file": stats.path, "bytes": f"{stats.bytes:,}", "bpp": f"{stats.bpp:.4f}",
+    setting = "latent grids, context-coded" if result.model == LATENT else _setting(stats.spec)
+    _print({"file": str(stats.path), "bytes": f"{stats.bytes:,}", "bpp": f"{stats.bpp:.4f}",
             "psnr": f"{stats.metrics['psnr']:.2f} dB", "model": f"{result.model}, {stats.params:,} parameters",
-            "setting": _setting(stats.spec), "encode time": f"{result.encode_seconds:.1f} s"}, title="compressed")
+            "setting": setting, "encode time": f"{result.encode_seconds:.1f} s"}, title="compressed")
 
 
 def decompress(

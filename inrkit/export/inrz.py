@@ -33,6 +33,7 @@ from .inrz_header import Entry, check_quant, check_table
 from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
 
 MAGIC = b"INRZ"
+LATENT_MAGIC = b"INRL"  # the latent-grid image codec's files (export/latent.py) share the .inrz suffix
 VERSION = 1
 PREFIX = struct.Struct("<4sBIII")
 MAX_HEADER = 1 << 20  # inflated header text; real headers are a few kB even for deep models
@@ -155,6 +156,8 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
 
 def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
     """Check magic, lengths and checksum; return the header and the payload."""
+    if data[:4] == LATENT_MAGIC:
+        raise ExportError(f"{source}: a latent-grid image, not a model; decode it with `inrkit decompress`")
     if len(data) < PREFIX.size or data[:4] != MAGIC:
         raise ExportError(f"{source}: not an .inrz file (no INRZ signature)")
     _, version, head_len, payload_len, crc = PREFIX.unpack_from(data)

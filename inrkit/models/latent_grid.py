@@ -1,0 +1,167 @@
+"""Latent grids: an overfitted image codec in the Cool-chic family (Ladune et al., ICCV 2023; Leguay et
+al., 2023, "Low-complexity overfitted neural image codec").
+
+An image is a pyramid of one-channel latent grids, level k at 1/2^k of the image's size. Each level is
+upsampled to full size (bicubic), the stack goes through a tiny per-pixel network (40 hidden units,
+Cool-chic 2's "40-1-linear-relu, 3-1-linear-none") and two 3x3 residual convolutions, and out comes
+the image. The latents are the coded content: trained with uniform noise standing in for rounding,
+under a rate term from the entropy model, so the loss is distortion + lambda * bits.
+
+Departure from Cool-chic: its entropy model (ARM) reads causal neighbours in raster order, which
+needs a sequential decoder (theirs is C). Here each latent's Laplace (mean, scale) comes from what a
+*parallel* decoder already has: the next-coarser level, and for the second half of a checkerboard
+(He et al., CVPR 2021) the four neighbours from the first half. A level decodes in two passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEVELS = 7  # Cool-chic's pyramid: full size down to 1/64
+HIDDEN = 40
+CONTEXT_HIDDEN = 16
+MIN_PROBABILITY = 2.0**-16  # as Cool-chic: no symbol costs more than 16 bits
+LOG_SCALE_RANGE = (-4.0, 6.0)  # Laplace scales from 0.02 to 400 quantisation steps
+# The four neighbours (up, down, left, right) of each latent, as a 3x3 convolution.
+_NEIGHBOURS = torch.zeros(4, 1, 3, 3)
+for _i, (_r, _c) in enumerate([(0, 1), (2, 1), (1, 0), (1, 2)]):
+    _NEIGHBOURS[_i, 0, _r, _c] = 1.0
+
+
+def level_shapes(height: int, width: int, levels: int = LEVELS) -> list[tuple[int, int]]:
+    """(h, w) of each latent level: ceil(size / 2^k), never below 1.
+
+    Example:
+        >>> level_shapes(512, 768, 3)
+        [(512, 768), (256, 384), (128, 192)]
+    """
+    return [(max(1, math.ceil(height / 2**k)), max(1, math.ceil(width / 2**k))) for k in range(levels)]
+
+
+def checkerboard(height: int, width: int) -> torch.Tensor:
+    """(1, 1, h, w) bool mask of the first-pass latents ((row + column) even)."""
+    rows, cols = torch.arange(height)[:, None], torch.arange(width)[None, :]
+    return ((rows + cols) % 2 == 0)[None, None]
+
+
+def laplace_bits(values: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Bits of each value under a Laplace(mean, e^log_scale) integrated over [v - 1/2, v + 1/2]."""
+    scale = log_scale.exp()
+
+    def cdf(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 + 0.5 * torch.sign(x) * -torch.expm1(-x.abs() / scale)
+
+    centred = values - mean
+    probability = (cdf(centred + 0.5) - cdf(centred - 0.5)).clamp_min(MIN_PROBABILITY)
+    return -torch.log2(probability)
+
+
+class ContextModel(nn.Module):
+    """Laplace (mean, log scale) of each latent from what the decoder has before decoding it.
+
+    Features per latent: whether it is in the first checkerboard pass, its four neighbours (zero in
+    the first pass, decoded anchors in the second), and the next-coarser level at its place (zero for
+    the coarsest). One small network serves every level, as Cool-chic's ARM does.
+    """
+
+    FEATURES = 6
+
+    def __init__(self, hidden: int = CONTEXT_HIDDEN):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(self.FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 2))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def features(self, latent: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
+        """(h*w, FEATURES) for a (1, 1, h, w) quantised latent level and its coarser level (or None)."""
+        h, w = latent.shape[-2:]
+        first = checkerboard(h, w).to(latent.device)
+        neighbours = F.conv2d(F.pad(latent, (1, 1, 1, 1)), _NEIGHBOURS.to(latent)) * ~first
+        if coarser is None:
+            coarse = torch.zeros_like(latent)
+        else:
+            coarse = F.interpolate(coarser, size=(h, w), mode="bilinear", align_corners=False)
+        stack = torch.cat([first.to(latent.dtype), neighbours, coarse], dim=1)
+        return stack.flatten(2).squeeze(0).T
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_scale = self.net(features).unbind(-1)
+        return mean, log_scale.clamp(*LOG_SCALE_RANGE)
+
+    def level_params(self, latent: torch.Tensor, coarser: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log scale), each (h*w,), for every latent of a level, given the whole quantised level.
+
+        A second-pass latent's neighbours are first-pass latents, so this equals what the two-pass
+        decoder computes.
+        """
+        return self(self.features(latent, coarser))
+
+
+class Residual(nn.Module):
+    """x + conv3x3(x), optionally followed by a ReLU; zero-initialised, so it starts as the identity."""
+
+    def __init__(self, channels: int, relu: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="replicate")
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.conv(x)
+        return F.relu(x) if self.relu else x
+
+
+class LatentGrid(nn.Module):
+    """A latent pyramid, its entropy model and a synthesis network, for one (height, width) image.
+
+    Example:
+        >>> net = LatentGrid(32, 48, channels=3, levels=4)
+        >>> image, bits = net(noise=1.0)
+        >>> tuple(image.shape), bits.ndim
+        ((1, 3, 32, 48), 0)
+    """
+
+    def __init__(self, height: int, width: int, channels: int = 3, levels: int = LEVELS, hidden: int = HIDDEN,
+                 context_hidden: int = CONTEXT_HIDDEN):
+        super().__init__()
+        self.height, self.width, self.channels, self.levels = height, width, channels, levels
+        self.hidden, self.context_hidden = hidden, context_hidden
+        self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h, w))
+                                        for h, w in level_shapes(height, width, levels))
+        self.context = ContextModel(context_hidden)
+        self.mix = nn.Sequential(nn.Linear(levels, hidden), nn.ReLU(), nn.Linear(hidden, channels))  # 1x1 convs
+        self.refine = nn.Sequential(Residual(channels, relu=True), Residual(channels, relu=False))
+
+    def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """(1, channels, H, W) image from the (quantised) latents."""
+        size = (self.height, self.width)
+        stack = [latents[0]] + [F.interpolate(z, size=size, mode="bicubic", align_corners=False) for z in latents[1:]]
+        pixels = torch.cat(stack, dim=1).flatten(2).squeeze(0).T  # (H*W, levels): per-pixel matmuls
+        mixed = self.mix(pixels).T.reshape(1, self.channels, *size)
+        return self.refine(mixed)
+
+    def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Total bits of the (quantised) latents under the context model."""
+        total = latents[0].new_zeros(())
+        for k, z in enumerate(latents):
+            mean, log_scale = self.context.level_params(z, latents[k + 1] if k + 1 < len(latents) else None)
+            total = total + laplace_bits(z.flatten(), mean, log_scale).sum()
+        return total
+
+    def quantised(self, noise: float | None) -> list[torch.Tensor]:
+        """The latents with rounding: uniform noise of `noise` times the rounding error's width in its
+        place (training), or, for None, rounded with straight-through gradients."""
+        if noise is not None:
+            return [z + torch.empty_like(z).uniform_(-0.5 * noise, 0.5 * noise) for z in self.latents]
+        return [z + (torch.round(z) - z).detach() for z in self.latents]
+
+    def forward(self, noise: float | None = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image, total bits of the latents)."""
+        coded = self.quantised(noise)
+        return self.synthesize(coded), self.bits(coded)
