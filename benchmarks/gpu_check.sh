@@ -11,3 +11,6 @@ mkdir -p "$OUT"
     | tee "$OUT/device.txt"
 "$PY" -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.txt"
 timeout 420 "$PY" benchmarks/speed.py --device cuda --size 512 --steps 300 --out "$OUT/speed" 2>&1 | tee "$OUT/speed.txt"
+# The latent-grid codec on one full-size Kodak image (1,000 steps): encode seconds on the GPU, PSNR, bpp.
+timeout 120 "$PY" -m inrkit compress "${DATA:-../shared/data/kodak}/kodim01.png" --bpp 0.5 --device cuda \
+    --out "$OUT/kodim01.inrz" --quiet --json 2>&1 | tee "$OUT/latent_codec.json"

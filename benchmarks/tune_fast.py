@@ -53,14 +53,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=sorted(TUNING), default="image")
     p.add_argument("--models", default="*", help="comma-separated names or patterns (default: every backbone)")
-    p.add_argument("--target", type=float, default=30.0, help="target PSNR (dB), or IoU for shapes")
+    p.add_argument("--target", type=float, default=None,
+                   help="target PSNR (dB), or IoU for shapes (default: 30 dB, or IoU 0.9 for shapes)")
     p.add_argument("--steps", type=int, default=400, help="step cap per candidate")
     p.add_argument("--eval-every", type=int, default=5, help="steps between progress PSNRs of random-batch fits")
     p.add_argument("--batch", choices=("quarter", "full", "own"), default=None,
                    help="batch policy of the candidates (default: the kind's, registry.FAST_BATCH)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="bench folder (default benchmarks/results/tune_fast-KIND)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.target is None:
+        args.target = 0.9 if KINDS[args.kind].headline == "iou" else 30.0
+    return args
 
 
 def candidates(name: str, kind: str, samples: int, batch: str) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
         from .export.latent import LatentRecipe, encode
 
         recipe = LatentRecipe(**({"steps": steps} if steps else {}))
-        stats = encode(image, out, bpp, recipe, seed=seed, progress=progress)
+        stats = encode(image, out, bpp, recipe, seed=seed, progress=progress, device=device)
         return CodecResult(stats, model, stats.params, recipe.steps, time.perf_counter() - start)
     steps = steps or 300
     signal = load_signal(image, "image")

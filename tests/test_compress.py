@@ -168,7 +168,7 @@ def test_rd_sweep_resumes_from_the_bench_store_and_keeps_the_rd_json_layout(tmp_
     first = run_rd([image], params=[600], **args)
     assert fits == [600] and ResultStore(out).count() == 1
     assert set(first) == {"name", "description", "protocol", "results", "pareto", "configs", "per_image", "baselines",
-                          "published_kodak", "at_0.3bpp", "bd_rate_percent"}
+                          "published_kodak", "at_0.3bpp", "bd_rate_percent", "gain_db"}
     entry = first["per_image"]["grad-600"]
     assert set(entry) == {"image", "params", "steps", "seconds", "float_psnr", "bits"}
     assert set(entry["bits"]) == {"8", "12"}

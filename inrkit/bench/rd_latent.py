@@ -33,7 +33,8 @@ def _key(row: dict[str, Any]) -> tuple:
     return row["image"], row["lambda"], row["steps"], row["seed"]
 
 
-def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: int | None) -> dict[str, Any]:
+def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: int | None,
+              device: str = "auto") -> dict[str, Any]:
     """Code one image at one rate weight (`encode` with a fixed lambda); time the decode too."""
     import torch
 
@@ -43,7 +44,7 @@ def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: 
         torch.set_num_threads(threads)
     path = Path(out) / "inrz" / f"{Path(image).stem}-lambda{lam:g}.inrz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    stats = encode(image, path, CAP_BPP, LatentRecipe(steps=steps, lam=lam), seed=seed)
+    stats = encode(image, path, CAP_BPP, LatentRecipe(steps=steps, lam=lam), seed=seed, device=device)
     start = time.perf_counter()
     decode(path)
     return {"image": image, "lambda": lam, "steps": steps, "seed": seed, "bytes": stats.bytes,
@@ -52,7 +53,7 @@ def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: 
 
 
 def run_rd_latent(images: list[str | Path], lambdas: list[float], steps: int = 1000, out: str | Path = "rd",
-                  seed: int = 0, workers: int = 1, progress: bool = True) -> dict[str, Any]:
+                  seed: int = 0, workers: int = 1, progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """Code `images` x `lambdas`; write rd.json and rd.png into `out`; return the JSON.
 
     Example:
@@ -66,7 +67,7 @@ def run_rd_latent(images: list[str | Path], lambdas: list[float], steps: int = 1
     todo = [(str(i), float(lam)) for i in images for lam in lambdas
             if (str(i), float(lam), steps, seed) not in done]
     with bars.task("latent rd", total=len(todo), progress=progress) as task:
-        for row in _run(todo, steps, seed, out, workers):
+        for row in _run(todo, steps, seed, out, workers, device):
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             done[_key(row)] = row
@@ -75,21 +76,21 @@ def run_rd_latent(images: list[str | Path], lambdas: list[float], steps: int = 1
     configs = [_mean(lam, [r for r in rows if r["lambda"] == float(lam)]) for lam in lambdas]
     pixels = [np.asarray(load_signal(i, "image").values) for i in images]
     protocol = {"images": [str(i) for i in images], "lambdas": [float(lam) for lam in lambdas], "steps": steps,
-                "seed": seed, "codec": "latent"}
+                "seed": seed, "codec": "latent", "device": device}
     description = (f"latent grids (Cool-chic family), {steps} steps per image and rate weight; "
                    "bpp from the file size")
     return summarise("inrkit-latent", description, protocol, configs,
                      {f"{Path(r['image']).stem}-lambda{r['lambda']:g}": r for r in rows}, pixels, out)
 
 
-def _run(todo: list[tuple[str, float]], steps: int, seed: int, out: Path, workers: int):
+def _run(todo: list[tuple[str, float]], steps: int, seed: int, out: Path, workers: int, device: str):
     """Yield finished case rows, in this process (workers=1) or in single-thread worker processes."""
     if workers <= 1 or len(todo) <= 1:
         for image, lam in todo:
-            yield code_case(image, lam, steps, seed, str(out), None)
+            yield code_case(image, lam, steps, seed, str(out), None, device)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(code_case, image, lam, steps, seed, str(out), 1) for image, lam in todo]
+        futures = [pool.submit(code_case, image, lam, steps, seed, str(out), 1, device) for image, lam in todo]
         for future in as_completed(futures):
             yield future.result()
 

@@ -2,12 +2,12 @@
 file; `decode` reads it back.
 
 Encoding: Adam on the latents (lr 0.05) and on the networks (lr 0.01), cosine decay, uniform noise for
-rounding for the first 80% of the steps and true rounding (straight-through) after. The rate weight
-lambda is steered toward the target bpp as it trains (dual ascent on the rate the rounded latents
-would cost now; the noisy rate the loss sees is higher), so one fit
-lands near the target; if the written file is still over it, latents near zero are zeroed (a growing
-dead zone) until it fits. The networks' weights are quantised per tensor at the power-of-two step
-that minimises distortion + lambda * rate.
+rounding for the first 80% of the steps and true rounding (straight-through) after. The loss is
+MSE + lambda * bpp. Rate-distortion sweeps fix lambda per point; for a target bpp, lambda is steered
+after the first 30% of the steps (dual ascent on the rate the rounded latents would cost now; the
+noisy rate the loss sees is higher), so the fit lands near, usually under, the target. If the written
+file is still over it, latents near zero are zeroed (a growing dead zone) until it fits. The networks'
+weights are quantised per tensor at the power-of-two step that minimises distortion + lambda * rate.
 
 File layout (little-endian): b"INRL" | u8 version | u32 body bytes | u32 CRC32(body); body = header
 (varints: height, width, channels, levels, hidden, context hidden, latent range, ANS words, then per
@@ -44,6 +44,10 @@ PREFIX = struct.Struct("<4sBII")
 GRID = 64  # Laplace means and log-scales are snapped to 1/64 so both ends agree exactly
 STEP_EXPONENTS = range(3, 15)  # weight quantisation steps 2^-3 .. 2^-14
 MAX_SIDE = 1 << 14
+MIN_SIDE = 8  # smaller images are mostly header, and the coarsest levels would be one latent
+SIDE_BYTES = 24  # prefix + header varints, about
+MIN_WEIGHT_BITS = 2  # no weight tensor codes below this per number: a target under the floor is refused unfitted
+DEAD_ZONES = [0.05 * i for i in range(200)]
 CONTROL_EVERY = 5  # steps between rate measurements for the lambda controller
 LAMBDA_SPAN = math.log(30)  # lambda stays within 30x of its start: early rates overshoot, and a runaway
 # lambda zeroes every latent before the rate has time to answer
@@ -57,7 +61,6 @@ class LatentRecipe:
     latent_lr: float = 0.05
     lr: float = 0.01
     ste_from: float = 0.8  # fraction of steps trained with noise before true rounding
-    noise_ramp: float = 0.0  # fraction of steps over which the noise grows to its full width
     bf16: bool = True  # bf16 autocast for the synthesis and the context model (2x faster on CPU; decoding is fp32)
     rate_gain: float = 0.01  # dual-ascent step on log lambda per step
     control_from: float = 0.3  # lambda stays at its start while the latents grow (their rate means little yet)
@@ -88,7 +91,7 @@ def train(net: LatentGrid, target: torch.Tensor, bpp: float, recipe: LatentRecip
     start = log_lam = math.log(recipe.lam or initial_lambda(bpp))
     noisy_steps = int(recipe.ste_from * recipe.steps)
     for step in range(recipe.steps):
-        noise = min(1.0, (step + 1) / max(1.0, recipe.noise_ramp * recipe.steps)) if step < noisy_steps else None
+        noise = 1.0 if step < noisy_steps else None
         with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=recipe.bf16):
             image, bits = net(noise=noise)
         mse = (image.float() - target).pow(2).mean()
@@ -279,15 +282,9 @@ def quantise_pixels(image: torch.Tensor) -> torch.Tensor:
     return (image.detach().clamp(0, 1) * 255).round().div(255)[0].permute(1, 2, 0)
 
 
-MIN_SIDE = 8  # smaller images are mostly header, and the coarsest levels would be one latent
-SIDE_BYTES = 24  # prefix + header varints, about
-MIN_WEIGHT_BITS = 2  # no weight tensor codes below this per number: a target under the floor is refused unfitted
-DEAD_ZONES = [0.05 * i for i in range(200)]
-
-
 def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe | None = None, seed: int = 0,
-           progress: bool = False) -> CompressStats:
-    """Fit, quantise and code `image` into `out` at no more than `bpp` bits per pixel.
+           progress: bool = False, device: str = "auto") -> CompressStats:
+    """Fit (on `device`), quantise and code (on the CPU) `image` into `out` at no more than `bpp` bits per pixel.
 
     A target the file cannot meet leaves no file and names the smallest size reached.
 
@@ -299,10 +296,11 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
     from .. import progress as bars
     from ..metrics import ms_ssim, ms_ssim_scales, psnr
     from ..signals import load_signal
+    from ..utils import resolve_device
 
     if not (bpp > 0 and math.isfinite(bpp)):
         raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
-    recipe = recipe or LatentRecipe()
+    recipe, where = recipe or LatentRecipe(), resolve_device(device)
     start = time.perf_counter()
     signal = load_signal(image, "image")
     values = torch.as_tensor(signal.values).float()
@@ -314,18 +312,19 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
     target = values.permute(2, 0, 1)[None]
     with torch.no_grad():
         net.mix[-1].bias.copy_(target.mean((0, 2, 3)))  # start from the mean colour, not from grey
-    weights = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("latents"))
-    floor = (8 * SIDE_BYTES + MIN_WEIGHT_BITS * weights) / (height * width)
+    n_weights = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("latents"))
+    floor = (8 * SIDE_BYTES + MIN_WEIGHT_BITS * n_weights) / (height * width)
     if floor > bpp:
         raise ExportError(f"{image}: {bpp:g} bpp cannot be met; the networks alone need about {floor:.3f} bpp "
                           f"at {height}x{width}")
-    side_bits = 8 * SIDE_BYTES + 8 * weights
+    side_bits = 8 * SIDE_BYTES + 8 * n_weights
     with bars.task("latent codec", total=recipe.steps, progress=progress) as task:
         def show(step: int, mse: float, rate: float) -> None:
             if step % 10 == 9 or step == recipe.steps - 1:
                 task.update(step + 1, psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}", bpp=f"{rate:.3f}")
 
-        lam = train(net, target, bpp, recipe, side_bits, on_step=show)
+        lam = train(net.to(where), target.to(where), bpp, recipe, side_bits, on_step=show)
+    net = net.cpu()
     with torch.no_grad():
         rounded = [torch.round(z) for z in net.latents]
         weights = quantise_weights(net, target, rounded, lam)
