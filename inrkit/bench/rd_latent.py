@@ -24,8 +24,6 @@ from ..signals import load_signal
 from .rd import summarise
 
 CASES = "latent_cases.jsonl"
-
-
 CAP_BPP = 16.0  # files are capped here; at the rate weights of a sweep none comes near
 
 
