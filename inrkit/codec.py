@@ -1,10 +1,12 @@
 """An image codec from INRs: `encode_image` fits, quantises and codes an image into one .inrz file at a
 target bpp; `decode_image` renders it back.
 
-The network is sized from the target: the parameter budget is the bit budget divided by the bits a
-parameter costs after the search (about 6), so a fit of the right size is then stored by
-`search_compress(target_bpp=...)`, which picks width, per-channel scales, pruning and QAT. A target
-the stored file cannot meet leaves no file and names the nearest point reached.
+By default the image is coded with latent grids (`export/latent.py`: the best rate-distortion here,
+benchmarks/results/rd_kodak/). With a backbone name instead, the network is sized from the target:
+the parameter budget is the bit budget divided by the bits a parameter costs after the search (about
+6), so a fit of the right size is then stored by `search_compress(target_bpp=...)`, which picks
+width, per-channel scales, pruning and QAT. A target the stored file cannot meet leaves no file and
+names the nearest point reached.
 """
 
 from __future__ import annotations
