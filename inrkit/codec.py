@@ -47,6 +47,12 @@ class CodecResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_side(image: str | Path, height: int, width: int) -> None:
+    """Refuse an image too small for either codec to code."""
+    if min(height, width) < MIN_SIDE:
+        raise ConfigError(f"{image}: {height}x{width} is too small to code (each side needs {MIN_SIDE} pixels)")
+
+
 def budget_for(bpp: float, pixels: int, bits_per_param: float = BITS_PER_PARAM) -> int:
     """Parameters a file of `bpp` bits per pixel can hold.
 
@@ -82,8 +88,7 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
     steps = steps or 300
     signal = load_signal(image, "image")
     height, width = signal.shape
-    if min(height, width) < MIN_SIDE:
-        raise ConfigError(f"{image}: {height}x{width} is too small to code (each side needs {MIN_SIDE} pixels)")
+    check_side(image, height, width)
     net = _sized(model, signal, budget_for(bpp, height * width), bpp)
     result = fit(net, signal, FitConfig(steps=steps, seed=seed, device=device, progress=progress))
     stats = search_compress(result.model.cpu(), out, target_bpp=bpp, signal=signal, qat_steps=qat_steps, seed=seed)

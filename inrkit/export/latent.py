@@ -21,6 +21,7 @@ straddle a grid line to matter.
 
 from __future__ import annotations
 
+import copy
 import math
 import struct
 import time
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ExportError
-from ..models.latent_grid import LatentGrid, checkerboard
+from ..models.latent_grid import ContextModel, LatentGrid, checkerboard
 from ..utils import require
 from .compress import CompressStats
 from .entropy import CODERS, decode_symbols, encode_symbols, read_varints, varints
@@ -44,7 +45,6 @@ PREFIX = struct.Struct("<4sBII")
 GRID = 64  # Laplace means and log-scales are snapped to 1/64 so both ends agree exactly
 STEP_EXPONENTS = range(3, 15)  # weight quantisation steps 2^-3 .. 2^-14
 MAX_SIDE = 1 << 14
-MIN_SIDE = 8  # smaller images are mostly header, and the coarsest levels would be one latent
 SIDE_BYTES = 24  # prefix + header varints, about
 MIN_WEIGHT_BITS = 2  # no weight tensor codes below this per number: a target under the floor is refused unfitted
 DEAD_ZONES = [0.05 * i for i in range(200)]
@@ -85,28 +85,30 @@ def train(net: LatentGrid, target: torch.Tensor, bpp: float, recipe: LatentRecip
     """Fit `net` to a (1, C, H, W) target in [0, 1] so its latents cost about `bpp`; returns the final lambda."""
     pixels = net.height * net.width
     latents = list(net.latents)
-    others = [p for n, p in net.named_parameters() if not n.startswith("latents")]
+    others = list(net.weights().values())
     optimiser = torch.optim.Adam([{"params": latents, "lr": recipe.latent_lr}, {"params": others, "lr": recipe.lr}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, recipe.steps)
     start = log_lam = math.log(recipe.lam or initial_lambda(bpp))
     noisy_steps = int(recipe.ste_from * recipe.steps)
     for step in range(recipe.steps):
-        noise = 1.0 if step < noisy_steps else None
         with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=recipe.bf16):
-            image, bits = net(noise=noise)
+            image, bits = net(noise=step < noisy_steps)
         mse = (image.float() - target).pow(2).mean()
         loss = mse + math.exp(log_lam) * (bits.float() + side_bits) / pixels
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         schedule.step()
-        if step % CONTROL_EVERY == 0:
+        checks = step % CONTROL_EVERY == 0
+        controls = checks and recipe.lam is None and step >= recipe.control_from * recipe.steps
+        shows = on_step is not None and (checks or step == recipe.steps - 1)
+        if controls or shows:  # the rate and the loss are read back only here
             rate = rounded_rate(net, side_bits)  # what the file would cost now: noise costs more than rounding
-        if recipe.lam is None and step >= recipe.control_from * recipe.steps and step % CONTROL_EVERY == 0:
+        if controls:
             # too many bits: weigh them more (in log ratio, so a rate far off the target cannot run away)
             log_lam = min(max(log_lam + recipe.rate_gain * CONTROL_EVERY * math.log(rate / bpp), start - LAMBDA_SPAN),
                           start + LAMBDA_SPAN)
-        if on_step is not None:
+        if shows:
             on_step(step, mse.item(), rate)
     return math.exp(log_lam)
 
@@ -117,22 +119,24 @@ def rounded_rate(net: LatentGrid, side_bits: float) -> float:
     return (float(net.bits([torch.round(z) for z in net.latents])) + side_bits) / (net.height * net.width)
 
 
-def _laplace_grid(net: LatentGrid, latent: torch.Tensor, coarser: torch.Tensor | None,
+def _laplace_grid(context: ContextModel, latent: torch.Tensor, coarser: torch.Tensor | None,
                   part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(means, scales) in float64 on the 1/GRID grid, for the latents of a level selected by `part`.
+    """(means, scales) on the 1/GRID grid, for the latents of a level selected by `part`, from a float64
+    copy of the context model (`_exact`).
 
     Encoder and decoder both call this per checkerboard pass, with the same shapes, so the same
     kernels compute the same numbers (see the module docstring).
     """
-    context = net.context.double()
-    try:
-        features = context.features(latent.double(), None if coarser is None else coarser.double())
-        mean, log_scale = context(features[torch.from_numpy(part)])
-    finally:
-        net.context.float()
+    features = context.features(latent.double(), None if coarser is None else coarser.double())
+    mean, log_scale = context(features[torch.from_numpy(part)])
     mean = torch.round(mean * GRID) / GRID
     scale = torch.exp(torch.round(log_scale * GRID) / GRID)
     return mean.detach().numpy(), scale.detach().numpy()
+
+
+def _exact(net: LatentGrid) -> ContextModel:
+    """A float64 copy of the context model, for the coder's Laplace parameters."""
+    return copy.deepcopy(net.context).double()
 
 
 def _laplace_model(low: int, high: int):
@@ -150,13 +154,13 @@ def code_latents(net: LatentGrid, latents: list[torch.Tensor]) -> tuple[int, int
     """(low, high, ANS words) of rounded latents, coded coarsest level first, checkerboard pass by pass."""
     constriction = require("constriction", "compress", "the latent-grid codec")
 
-    symbols, means, scales = [], [], []
+    symbols, means, scales, context = [], [], [], _exact(net)
     for k in reversed(range(len(latents))):
         z = latents[k]
         coarser = latents[k + 1] if k + 1 < len(latents) else None
         values = z.flatten().numpy().astype(np.int32)
         for part in _passes(*z.shape[-2:]):
-            mean, scale = _laplace_grid(net, z, coarser, part)
+            mean, scale = _laplace_grid(context, z, coarser, part)
             symbols.append(values[part]), means.append(mean), scales.append(scale)
     values = np.concatenate(symbols)
     low, high = int(values.min()), int(values.max())
@@ -169,22 +173,17 @@ def decode_latents(net: LatentGrid, low: int, high: int, words: np.ndarray) -> l
     """Inverse of `code_latents`: the rounded latents, decoded level by level, pass by pass."""
     constriction = require("constriction", "compress", "the latent-grid codec")
 
-    coder, model = constriction.stream.stack.AnsCoder(words), _laplace_model(low, high)
+    coder, model, context = constriction.stream.stack.AnsCoder(words), _laplace_model(low, high), _exact(net)
     latents: list[torch.Tensor | None] = [None] * net.levels
     for k in reversed(range(net.levels)):
         h, w = net.latents[k].shape[-2:]
         coarser = latents[k + 1] if k + 1 < net.levels else None
         values = np.zeros(h * w, dtype=np.float64)
         for part in _passes(h, w):  # the first pass's context has no neighbours, so zeros stand in for them
-            mean, scale = _laplace_grid(net, torch.from_numpy(values).float().view(1, 1, h, w), coarser, part)
+            mean, scale = _laplace_grid(context, torch.from_numpy(values).float().view(1, 1, h, w), coarser, part)
             values[part] = coder.decode(model, mean, scale)
         latents[k] = torch.from_numpy(values).float().view(1, 1, h, w)
     return latents
-
-
-def weight_names(net: LatentGrid) -> list[str]:
-    """The coded network tensors, in file order (everything but the latents)."""
-    return [n for n, _ in net.named_parameters() if not n.startswith("latents")]
 
 
 def _weight_block(values: torch.Tensor, exponent: int) -> tuple[list[int], bytes, torch.Tensor]:
@@ -201,10 +200,9 @@ def quantise_weights(net: LatentGrid, target: torch.Tensor, latents: list[torch.
     """Per tensor, the step 2^-e minimising distortion + lambda * (latent + weight bits) / pixels; sets the
     dequantised weights in `net` and returns [(fields, block)] in file order."""
     pixels = net.height * net.width
-    params = dict(net.named_parameters())
     chosen = []
-    for name in weight_names(net):
-        tensor, original = params[name], params[name].detach().clone()
+    for name, tensor in net.weights().items():
+        original = tensor.detach().clone()
         best = None
         for exponent in STEP_EXPONENTS:
             fields, block, values = _weight_block(original, exponent)
@@ -258,18 +256,16 @@ def _decode_body(body: bytes) -> torch.Tensor:
             and 0 < hidden <= 256 and 0 < context_hidden <= 256):
         raise ValueError(f"implausible header {fields[:6]}")
     net = LatentGrid(height, width, channels, levels, hidden, context_hidden)
-    names = weight_names(net)
-    table, pos = read_varints(body, 5 * len(names), pos)
+    weights = list(net.weights().values())
+    table, pos = read_varints(body, 5 * len(weights), pos)
     words = np.frombuffer(body, dtype="<u4", count=n_words, offset=pos).astype(np.uint32)
     pos += 4 * n_words
-    params = dict(net.named_parameters())
     with torch.no_grad():
-        for i, name in enumerate(names):
+        for i, tensor in enumerate(weights):
             exponent, offset, bits, coder, size = table[5 * i:5 * i + 5]
             block, pos = body[pos:pos + size], pos + size
-            count = params[name].numel()
-            symbols = decode_symbols(CODERS[coder], block, bits, count) + _unzigzag(offset)
-            params[name].copy_(torch.from_numpy(symbols).float().view_as(params[name]) / 2.0**exponent)
+            symbols = decode_symbols(CODERS[coder], block, bits, tensor.numel()) + _unzigzag(offset)
+            tensor.copy_(torch.from_numpy(symbols).float().view_as(tensor) / 2.0**exponent)
         if pos != len(body):
             raise ValueError("blocks do not end where the body does")
         latents = decode_latents(net, _unzigzag(low), _unzigzag(high), words)
@@ -294,6 +290,7 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
         True
     """
     from .. import progress as bars
+    from ..codec import check_side
     from ..metrics import ms_ssim, ms_ssim_scales, psnr
     from ..signals import load_signal
     from ..utils import resolve_device
@@ -305,14 +302,13 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
     signal = load_signal(image, "image")
     values = torch.as_tensor(signal.values).float()
     height, width, channels = values.shape
-    if min(height, width) < MIN_SIDE:
-        raise ConfigError(f"{image}: {height}x{width} is too small to code (each side needs {MIN_SIDE} pixels)")
+    check_side(image, height, width)
     torch.manual_seed(seed)
     net = LatentGrid(height, width, channels)
     target = values.permute(2, 0, 1)[None]
     with torch.no_grad():
         net.mix[-1].bias.copy_(target.mean((0, 2, 3)))  # start from the mean colour, not from grey
-    n_weights = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("latents"))
+    n_weights = sum(p.numel() for p in net.weights().values())
     floor = (8 * SIDE_BYTES + MIN_WEIGHT_BITS * n_weights) / (height * width)
     if floor > bpp:
         raise ExportError(f"{image}: {bpp:g} bpp cannot be met; the networks alone need about {floor:.3f} bpp "
@@ -320,10 +316,10 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
     side_bits = 8 * SIDE_BYTES + 8 * n_weights
     with bars.task("latent codec", total=recipe.steps, progress=progress) as task:
         def show(step: int, mse: float, rate: float) -> None:
-            if step % 10 == 9 or step == recipe.steps - 1:
-                task.update(step + 1, psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}", bpp=f"{rate:.3f}")
+            task.update(step + 1, psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}", bpp=f"{rate:.3f}")
 
-        lam = train(net.to(where), target.to(where), bpp, recipe, side_bits, on_step=show)
+        lam = train(net.to(where), target.to(where), bpp, recipe, side_bits,
+                    on_step=show if bars.enabled(progress) else None)
     net = net.cpu()
     with torch.no_grad():
         rounded = [torch.round(z) for z in net.latents]

@@ -122,7 +122,7 @@ class LatentGrid(nn.Module):
 
     Example:
         >>> net = LatentGrid(32, 48, channels=3, levels=4)
-        >>> image, bits = net(noise=1.0)
+        >>> image, bits = net(noise=True)
         >>> tuple(image.shape), bits.ndim
         ((1, 3, 32, 48), 0)
     """
@@ -137,6 +137,10 @@ class LatentGrid(nn.Module):
         self.context = ContextModel(context_hidden)
         self.mix = nn.Sequential(nn.Linear(levels, hidden), nn.ReLU(), nn.Linear(hidden, channels))  # 1x1 convs
         self.refine = nn.Sequential(Residual(channels, relu=True), Residual(channels, relu=False))
+
+    def weights(self) -> dict[str, nn.Parameter]:
+        """The networks' parameters (everything but the latents), by name, in file order."""
+        return {n: p for n, p in self.named_parameters() if not n.startswith("latents")}
 
     def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """(1, channels, H, W) image from the (quantised) latents."""
@@ -154,14 +158,14 @@ class LatentGrid(nn.Module):
             total = total + laplace_bits(z.flatten(), mean, log_scale).sum()
         return total
 
-    def quantised(self, noise: float | None) -> list[torch.Tensor]:
-        """The latents with rounding: uniform noise of `noise` times the rounding error's width in its
-        place (training), or, for None, rounded with straight-through gradients."""
-        if noise is not None:
-            return [z + torch.empty_like(z).uniform_(-0.5 * noise, 0.5 * noise) for z in self.latents]
+    def quantised(self, noise: bool) -> list[torch.Tensor]:
+        """The latents with rounding: uniform noise in its place (training), or rounded with
+        straight-through gradients."""
+        if noise:
+            return [z + torch.empty_like(z).uniform_(-0.5, 0.5) for z in self.latents]
         return [z + (torch.round(z) - z).detach() for z in self.latents]
 
-    def forward(self, noise: float | None = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(image, total bits of the latents)."""
         coded = self.quantised(noise)
         return self.synthesize(coded), self.bits(coded)
