@@ -21,10 +21,10 @@ import numpy as np
 
 from .errors import ConfigError, ExportError, InrkitError
 from .export.compress import CompressStats
+from .limits import check_codable
 
 LATENT = "latent"  # the latent-grid codec (inrkit/export/latent.py); any other name is a registry backbone
 BITS_PER_PARAM = 6.0  # what the search typically stores a parameter in (benchmarks/results/weights_bits.md)
-MIN_SIDE = 8  # below this the header alone is most of the file, and MS-SSIM/SSIM windows do not fit
 
 
 @dataclass
@@ -45,12 +45,6 @@ class CodecResult:
     steps: int
     encode_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def check_side(image: str | Path, height: int, width: int) -> None:
-    """Refuse an image too small for either codec to code."""
-    if min(height, width) < MIN_SIDE:
-        raise ConfigError(f"{image}: {height}x{width} is too small to code (each side needs {MIN_SIDE} pixels)")
 
 
 def budget_for(bpp: float, pixels: int, bits_per_param: float = BITS_PER_PARAM) -> int:
@@ -88,7 +82,7 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
     steps = steps or 300
     signal = load_signal(image, "image")
     height, width = signal.shape
-    check_side(image, height, width)
+    check_codable(image, height, width)
     net = _sized(model, signal, budget_for(bpp, height * width), bpp)
     result = fit(net, signal, FitConfig(steps=steps, seed=seed, device=device, progress=progress))
     stats = search_compress(result.model.cpu(), out, target_bpp=bpp, signal=signal, qat_steps=qat_steps, seed=seed)

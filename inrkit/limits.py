@@ -32,6 +32,7 @@ PARAMS_ENV_VAR = "INRKIT_MAX_PARAMS"
 MAX_INT = 2**63 - 1
 # A depth past this is a typo: every layer is a module, so even counting a billion on the meta device hangs.
 MAX_LAYERS = 1024
+MIN_CODE_SIDE = 8  # image codecs: below this the header is most of the file, and MS-SSIM/SSIM windows do not fit
 
 
 def _env_limit(name: str, default: int, unit: str) -> int:
@@ -109,3 +110,16 @@ def check_shape(shape: Sequence[int], what: str, error: type[InrkitError] = Conf
         raise error(f"{what} is {size} = {total:,} samples, over the limit of {limit:,} "
                     f"(set {ENV_VAR} to allow more)")
     return sides
+
+
+def check_codable(image: object, height: int, width: int) -> None:
+    """Refuse an image too small for an image codec (`inrkit compress`) to code.
+
+    Example:
+        >>> check_codable("tiny.png", 4, 64)
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ConfigError: tiny.png: 4x64 is too small to code (each side needs 8 pixels)
+    """
+    if min(height, width) < MIN_CODE_SIDE:
+        raise ConfigError(f"{image}: {height}x{width} is too small to code (each side needs {MIN_CODE_SIDE} pixels)")

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ExportError
+from ..limits import check_codable
 from ..models.latent_grid import ContextModel, LatentGrid, checkerboard
 from ..utils import require
 from .compress import CompressStats
@@ -290,7 +291,6 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
         True
     """
     from .. import progress as bars
-    from ..codec import check_side
     from ..metrics import ms_ssim, ms_ssim_scales, psnr
     from ..signals import load_signal
     from ..utils import resolve_device
@@ -302,7 +302,7 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
     signal = load_signal(image, "image")
     values = torch.as_tensor(signal.values).float()
     height, width, channels = values.shape
-    check_side(image, height, width)
+    check_codable(image, height, width)
     torch.manual_seed(seed)
     net = LatentGrid(height, width, channels)
     target = values.permute(2, 0, 1)[None]
