@@ -13,6 +13,7 @@ has no per-member Python: the losses come back as one (M,) tensor, read every `r
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -35,7 +36,7 @@ from .fit import (
 )
 from .inference import OutputMap, evaluate
 from .inits import apply_init, resolve_init
-from .members import ENGINES, Stack, build_members, group_size
+from .members import ENGINES, Chunked, Stack, build_members, group_size
 from .models import create_model, get_entry
 from .models.base import Backbone
 from .samplers import make_sampler
@@ -119,8 +120,8 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
             once per seed.
         model: a registry name ("siren") or a function signal -> backbone (e.g. to set the width).
         config: as for `fit`; `seed` is the first member's seed when `seeds` is None (then member i
-            has seed config.seed + i). Loss terms (eikonal), checkpoints, the "int" sampler, mixed
-            precision and compile are not supported.
+            has seed config.seed + i). Loss terms (eikonal), checkpoints, the "int" sampler and mixed
+            precision are not supported; `compile` compiles the stacked engine (vmap members run eager).
         seeds: one per signal, or several for one signal.
         init: "random" (each member its own seeded init), "shared" (the first member's init for all),
             a weights file / module / state dict (e.g. a meta-learned init) of the same backbone and size.
@@ -164,7 +165,7 @@ def fit_many(signals: Sequence[Signal], model: ModelSpec, config: FitConfig | No
 def check_supported(config: FitConfig) -> None:
     """The FitConfig options fit_many does not run (yet): one clear error rather than a silent difference."""
     unsupported = [name for name, off in (("loss_terms", {}), ("checkpoint_path", None), ("sampler", "uniform"),
-                                          ("precision", "fp32"), ("compile", False), ("target_iou", None))
+                                          ("precision", "fp32"), ("target_iou", None))
                    if getattr(config, name, off) != off]
     if unsupported:
         raise ConfigError(f"fit_many does not support {', '.join(unsupported)} yet; use fit for those")
@@ -179,6 +180,8 @@ def _stack(nets: list[Backbone], members: list[Member], maps: list[OutputMap], c
         members_engine = build_members(nets, probe, engine, group)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if cfg.compile:
+        _compile(members_engine)
     samplers, full = [], False
     for out_map, m in zip(maps, members):
         sampler, full = make_sampler(m.signal, cfg.batch_size, out_map.to_model, device,
@@ -195,6 +198,16 @@ def _stack(nets: list[Backbone], members: list[Member], maps: list[OutputMap], c
         stack.targets = torch.stack([b[1] for b in batches])
         stack.samplers, stack.full = [None] * len(members), True
     return stack
+
+
+def _compile(members: Chunked) -> None:
+    """torch.compile each stacked group (they share one graph); vmap members stay eager."""
+    if members.kind != "stacked":
+        warnings.warn("compile applies to the stacked engine; these members run under vmap, uncompiled",
+                      stacklevel=3)
+        return
+    for part in members.parts:
+        part.compile()
 
 
 def psnr_of(mse: torch.Tensor, data_range: float) -> torch.Tensor:

@@ -92,12 +92,13 @@ def build_engine(model: nn.Module, device: torch.device, precision: str = "fp32"
     return Engine(compiled(model) if compile else model, device, dtype, scaler, finish)
 
 
-def compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+def compiled(model: nn.Module, dynamic: bool | None = False) -> Callable[[torch.Tensor], torch.Tensor]:
     """`torch.compile(model)`, falling back to the model itself (one warning) where compiling fails.
 
-    Compilation happens at the first call, so that is where a missing compiler shows up.
+    Compilation happens at the first call, so that is where a missing compiler shows up. `dynamic=None`
+    lets a second input shape compile one graph for every shape (fit_many's stack shrinks as members leave).
     """
-    fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, dynamic=False)
+    fn: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model, dynamic=dynamic)
 
     def forward(coords: torch.Tensor) -> torch.Tensor:
         nonlocal fn

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .engine import compiled
 from .models.fkan import FourierSeriesLayer
 from .models.layers import GaussianFourierFeatures
 from .models.sl2a import ChebyshevLayer, LowRankLinear
@@ -152,6 +153,11 @@ class StackedMembers:
 
     def __init__(self, module: nn.Module, shapes: dict[str, torch.Size]) -> None:
         self.module, self.shapes = module, shapes  # shapes: each stacked tensor's shape in one member
+        self.run: Callable[[torch.Tensor], torch.Tensor] = module
+
+    def compile(self) -> None:
+        """Run the stacked module through `torch.compile` (eager again, with a warning, if compiling fails)."""
+        self.run = compiled(self.module, dynamic=None)
 
     @classmethod
     def build(cls, nets: Sequence[nn.Module]) -> StackedMembers | None:
@@ -185,7 +191,7 @@ class StackedMembers:
     def forward(self, coords: torch.Tensor, members: int) -> torch.Tensor:
         if coords.dim() == 2:  # coordinates shared by every member
             coords = coords.expand(members, *coords.shape)
-        return self.module(coords)
+        return self.run(coords)
 
     def keep(self, index: torch.Tensor) -> dict[str, nn.Parameter]:
         """Keep the members at `index`; returns {name: new parameter} in the order of `params`."""

@@ -80,6 +80,20 @@ def test_target_psnr_stops_each_member_at_its_own_step(crops: list[inrkit.Signal
     assert single.steps == members[2].result.steps
 
 
+def test_compiled_members_train_as_eager_ones_while_the_stack_shrinks(crops: list[inrkit.Signal]) -> None:
+    import warnings
+
+    config = inrkit.FitConfig(steps=60, lr=1e-3, device="cpu", progress=False, target_psnr=24.0)
+    eager = fit_many(crops, small("siren"), config)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "torch.compile failed|uncompiled")  # a fallback to eager warns
+        compiled = fit_many(crops, small("siren"), replace(config, compile=True))
+    assert len({m.result.steps for m in eager}) > 1  # members left at different steps: the stack shrank
+    for a, b in zip(eager, compiled):
+        assert (a.status, a.result.steps) == (b.status, b.result.steps)
+        assert b.result.history[-1]["loss"] == pytest.approx(a.result.history[-1]["loss"], rel=1e-3)
+
+
 def test_mixed_shapes_or_kinds_are_one_clear_error(crops: list[inrkit.Signal], tiny_rgb: np.ndarray) -> None:
     bigger = inrkit.load_signal(np.zeros((20, 16, 3), np.float32))
     with pytest.raises(inrkit.ConfigError, match="one kind and shape"):

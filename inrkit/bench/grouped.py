@@ -5,7 +5,7 @@ kind and shape form a group; `fit_many` trains the group as one vectorised model
 through its runner as if it had been fitted alone (`CaseContext.prefit`), so rows, thumbnails and
 error rows are the ones `fit` would give, member for member up to floating-point summation order. Its
 seconds (and its history's, and its time to target) are the group's training time divided by the members
-that shared it, recorded as `extra.batched`. Whatever fit_many does not run (INT sampling, compile, mixed
+that shared it, recorded as `extra.batched`. Whatever fit_many does not run (INT sampling, mixed
 precision, loss terms, a backbone with a loss of its own) runs case by case as before.
 
 `batched = "auto"` (the default) groups on a GPU, where stacking many small fits is what makes them fast;

@@ -57,6 +57,8 @@ def fit_many(
                                                 show_default="no crop")] = None,
     size: Annotated[str | None, typer.Option(help=for_kinds("size", "load_options") + "resize to N or HxW",
                                                 show_default="as loaded")] = None,
+    compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile (pays off on long "
+                                                             "runs: the first compile takes ~20 s)")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Fit every file of a folder as one batched run into a neural-field dataset (resumable)."""
@@ -66,7 +68,7 @@ def fit_many(
 
     check_target(out, known=lambda name: True)  # a file, a system folder or an unwritable place: before any fit
     config = FitConfig(steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size, seed=seed, device=device,
-                       target_psnr=target_psnr, progress=not quiet)
+                       target_psnr=target_psnr, compile=compile_, progress=not quiet)
     options = {k: v for k, v in dict(crop=loader_size(crop, "--crop"), size=loader_size(size, "--size")).items()
                if v is not None}
     summary = run_fit_many(source, model, out, config, seeds=seeds, init=init, params=parse_budget(params), kind=kind,
