@@ -33,7 +33,8 @@ class MetaConfig:
 
     Attributes:
         outer_steps: init updates.
-        inner_steps: Adam steps per member between updates (the fit the init is tuned for).
+        inner_steps: Adam steps per member between updates (the fit the init is tuned for; inner fits
+            of hundreds of steps learned far better inits than short ones, see benchmarks/results/batched.md).
         inner_lr: Adam learning rate of the inner fits (None: the backbone's recipe).
         meta_batch: signals fitted together per outer step.
         outer_lr: step towards the fitted weights at the start (falls linearly to 0).
@@ -42,8 +43,8 @@ class MetaConfig:
         progress: show a progress bar.
     """
 
-    outer_steps: int = 300
-    inner_steps: int = 10
+    outer_steps: int = 150
+    inner_steps: int = 400
     inner_lr: float | None = None
     meta_batch: int = 8
     outer_lr: float = 1.0
