@@ -243,7 +243,7 @@ def main() -> None:
     store = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.what == "speed":
         ENGINE[:] = [args.engine]
-        store[f"speed_{args.device}_{args.engine}"] = speed(args)
+        store[f"speed_{args.device}_{args.engine}_threads{args.threads}"] = speed(args)
     elif args.what == "engines":
         store["engines_cpu"] = engines(args)
     elif args.what == "meta":

@@ -18,7 +18,7 @@ from torch import nn
 
 from .engine import compiled
 from .models.fkan import FourierSeriesLayer
-from .models.layers import GaussianFourierFeatures
+from .models.layers import GaussianFourierFeatures, ScaledLinear
 from .models.sl2a import ChebyshevLayer, LowRankLinear
 from .models.wire import ComplexLinear
 
@@ -38,10 +38,11 @@ class StackedLinear(nn.Module):
         bias = [la.bias for la in layers]
         self.bias = None if bias[0] is None else nn.Parameter(torch.stack([b.detach()[None] for b in bias]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:  # scale: as ScaledLinear's
+        weight = (self.weight if scale == 1.0 else self.weight * scale).transpose(1, 2)
         if self.bias is None:
-            return torch.bmm(x, self.weight.transpose(1, 2))
-        return torch.baddbmm(self.bias, x, self.weight.transpose(1, 2))
+            return torch.bmm(x, weight)
+        return torch.baddbmm(self.bias if scale == 1.0 else self.bias * scale, x, weight)
 
 
 class StackedComplexLinear(nn.Module):
@@ -128,6 +129,7 @@ class StackedLowRankLinear(nn.Module):
 # (or fail the check against the members' own forward, and run under vmap).
 STACKABLE: dict[type, Callable[[Sequence[nn.Module]], nn.Module]] = {
     nn.Linear: StackedLinear,
+    ScaledLinear: StackedLinear,
     nn.LayerNorm: StackedLayerNorm,
     ComplexLinear: StackedComplexLinear,
     GaussianFourierFeatures: StackedFourierFeatures,
