@@ -9,7 +9,7 @@ that shared it, recorded as `extra.batched`. Whatever fit_many does not run (INT
 precision, loss terms, a backbone with a loss of its own) runs case by case as before.
 
 `batched = "auto"` (the default) groups on a GPU, where stacking many small fits is what makes them fast;
-on a CPU it is about 1.4x for 32² fits and even for larger ones (benchmarks/results/batched.md), so it is
+on a CPU it is about 2.2x for 32² fits and even for larger ones (benchmarks/results/batched.md), so it is
 opt-in there (`batched = true`), and timing benchmarks keep one process per case (`isolate`).
 """
 
