@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -81,8 +82,6 @@ def test_target_psnr_stops_each_member_at_its_own_step(crops: list[inrkit.Signal
 
 
 def test_compiled_members_train_as_eager_ones_while_the_stack_shrinks(crops: list[inrkit.Signal]) -> None:
-    import warnings
-
     config = inrkit.FitConfig(steps=60, lr=1e-3, device="cpu", progress=False, target_psnr=24.0)
     eager = fit_many(crops, small("siren"), config)
     with warnings.catch_warnings():
