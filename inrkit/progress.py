@@ -222,5 +222,7 @@ def clean_warnings() -> Iterator[None]:
     """Inside, every warning prints as one `warning: ...` line on stderr (each message once)."""
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        # PyTorch's notes on its own internals (torch.compile calls deprecated torch.jit helpers): nothing to act on
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch(\.|$)")
         warnings.showwarning = warning_line
         yield

@@ -99,3 +99,11 @@ def test_warnings_print_as_one_clean_line(capsys: pytest.CaptureFixture[str]) ->
         warnings.warn("no reconstruction written: no surface yet\nsecond line", stacklevel=1)
     err = capsys.readouterr().err
     assert err == "warning: no reconstruction written: no surface yet\n", err
+
+
+def test_pytorch_notes_on_its_own_deprecations_stay_silent(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress.clean_warnings():
+        warnings.warn_explicit("`torch.jit.script_method` is deprecated", DeprecationWarning, "_script.py", 365,
+                               module="torch.jit._script")
+        warnings.warn_explicit("old option", DeprecationWarning, "cli.py", 1, module="inrkit.cli")
+    assert capsys.readouterr().err == "warning: old option\n"
