@@ -4,10 +4,10 @@ Every measurement runs in its own child process (so peak RSS / CUDA peak memory 
 and the two arms of a ratio run one after the other in the same invocation, so a shared machine's
 load hits both alike. Crops are cut from ../shared/data images by path (nothing is copied).
 
-    python benchmarks/batched.py speed --threads 1 --repeats 2    # A at 64 and 256 members, B at 16: interleaved
+    python benchmarks/batched.py speed --repeats 2 --compile     # A at 64 and 256 members, B at 16: interleaved
     python benchmarks/batched.py speed --device cuda --members 64,512 --loop-members 8   # on a GPU
     python benchmarks/batched.py engines --threads 1             # stacked vs vmap per backbone (auto's pick)
-    python benchmarks/batched.py meta                        # learned init vs random, steps to 30 dB
+    python benchmarks/batched.py meta --threads 1            # learned init vs random, steps to 30 dB (5.5 min)
     python benchmarks/batched.py report                      # results/batched.json -> median tables
 """
 
