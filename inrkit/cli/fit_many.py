@@ -57,8 +57,8 @@ def fit_many(
                                                 show_default="no crop")] = None,
     size: Annotated[str | None, typer.Option(help=for_kinds("size", "load_options") + "resize to N or HxW",
                                                 show_default="as loaded")] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile (pays off on long "
-                                                             "runs: the first compile takes ~20 s)")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="train through torch.compile (pays off on long runs; "
+                                                             "a first compile can take tens of seconds)")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Fit every file of a folder as one batched run into a neural-field dataset (resumable)."""
