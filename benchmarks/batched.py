@@ -182,20 +182,22 @@ def meta(args: argparse.Namespace) -> dict:
     from inrkit.meta import MetaConfig, meta_learn
 
     torch.set_num_threads(args.threads)
-    side, width, layers = SETTINGS["A"]
+    side, _, layers = SETTINGS["A"]
+    width = args.width
     train = crops(DATA / "images" / "finer_div2k" / "train_data", args.train, side, seed=0)
     test = crops(DATA / "kodak", args.test, side, seed=1)
 
     def factory(sig):
         return inrkit.create_model("siren", signal=sig, hidden_features=width, hidden_layers=layers)
 
-    mc = MetaConfig(outer_steps=args.outer, inner_steps=args.inner, inner_lr=args.lr, meta_batch=8,
+    mc = MetaConfig(outer_steps=args.outer, inner_steps=args.inner, inner_lr=args.lr, meta_batch=args.meta_batch,
                     device=args.device, progress=False)
     start = time.perf_counter()
     init = meta_learn(train, factory, mc)
     learn_s = time.perf_counter() - start
     cfg = inrkit.FitConfig(steps=args.max_steps, lr=args.lr, target_psnr=30.0, device=args.device, progress=False)
-    out = {"train_crops": len(train), "test_crops": len(test), "lr": args.lr, "meta": vars(mc), "learn_s": learn_s}
+    out = {"train_crops": len(train), "test_crops": len(test), "lr": args.lr, "width": width, "meta": vars(mc),
+           "learn_s": learn_s}
     for name, how in (("random", "random"), ("learned", init)):
         members = inrkit.fit_many(test, factory, cfg, init=how)
         out[name] = {"steps": [m.result.steps for m in members],
@@ -228,6 +230,8 @@ def main() -> None:
     parser.add_argument("--outer", type=int, default=150)
     parser.add_argument("--inner", type=int, default=400)
     parser.add_argument("--lr", type=float, default=1e-4, help="inner and test learning rate (SIREN's recipe)")
+    parser.add_argument("--meta-batch", type=int, default=8)
+    parser.add_argument("--width", type=int, default=32, help="SIREN hidden features for meta (3 hidden layers)")
     parser.add_argument("--max-steps", type=int, default=2000)
     args = parser.parse_args()
     if args.what == "one":
