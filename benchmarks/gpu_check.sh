@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU check (under 10 minutes on one GPU): the `gpu` tests, the speed table at 512² for every
-# backbone, fit_many against a loop of fit at 64 and 512 members, and one latent-codec encode. Results land in benchmarks/results/gpu/ for the next commit. Run from anywhere:
+# backbone, fit_many against a loop of fit at 64 and 512 members, and one latent-codec encode. Results
+# land in benchmarks/results/gpu/ for the next commit. Run from anywhere:
 #   bash benchmarks/gpu_check.sh            # needs CUDA and the project installed (make test does that)
 set -euo pipefail
 cd "$(dirname "$0")/.."
