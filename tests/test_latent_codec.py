@@ -14,6 +14,7 @@ from inrkit.bench.rd_latent import CASES, run_rd_latent
 from inrkit.cli import app
 from inrkit.errors import ExportError
 from inrkit.export.latent import LatentRecipe, code_latents, decode, decode_latents, encode
+from inrkit.models import latent_grid
 from inrkit.models.latent_grid import LatentGrid
 
 FEW = LatentRecipe(steps=150, bf16=False)
@@ -42,6 +43,29 @@ def test_latents_decode_to_exactly_what_was_coded_on_an_odd_sized_pyramid() -> N
     low, high, words = code_latents(net, latents)
     back = decode_latents(net, low, high, words)
     assert all(torch.equal(a, b) for a, b in zip(latents, back))
+
+
+def test_the_blockwise_pixel_network_computes_what_the_module_does_values_and_gradients() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 2)).double()
+    x = torch.randn(6, 2 * latent_grid.CHUNK + 37, dtype=torch.float64, requires_grad=True)  # a ragged last block
+    grad = torch.randn(2, x.shape[1], dtype=torch.float64)
+    fast = latent_grid.pixel_mlp(net, x)
+    fast_grads = torch.autograd.grad((fast * grad).sum(), [x, *net.parameters()])
+    plain = net(x.T).T
+    plain_grads = torch.autograd.grad((plain * grad).sum(), [x, *net.parameters()])
+    torch.testing.assert_close(fast, plain)
+    for a, b in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_upsampling_by_matrices_is_pytorchs_bicubic_interpolation_at_odd_sizes() -> None:
+    torch.manual_seed(0)
+    for h, w, height, width in [(5, 7, 37, 53), (1, 3, 4, 21), (10, 12, 37, 48)]:
+        z = torch.randn(1, 1, h, w)
+        expected = torch.nn.functional.interpolate(z, size=(height, width), mode="bicubic", align_corners=False)
+        torch.testing.assert_close(latent_grid.upsample(z, height, width), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_a_file_decodes_to_the_image_the_encoder_measured_and_keeps_to_its_target(image, tmp_path) -> None:
