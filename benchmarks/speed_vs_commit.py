@@ -13,6 +13,11 @@ changed architecture is visible instead of silently compared.
 
     git worktree add /tmp/old4d 4d700ea
     python benchmarks/speed_vs_commit.py --old /tmp/old4d --size 64 --steps 14 --repeats 3
+
+`--codec` times the latent-grid codec's training step instead (`inrkit compress`'s default), on the
+whole image (768x512 for Kodak) at a fixed rate weight, one thread, as `benchmarks/rd_kodak.sh` runs it:
+
+    python benchmarks/speed_vs_commit.py --old /tmp/old5f --codec --image kodim01 --steps 20 --repeats 3
 """
 
 from __future__ import annotations
@@ -46,6 +51,25 @@ print(json.dumps({"s_per_step": statistics.median(times), "params": sum(p.numel(
                   "package": inrkit.__file__}))
 """
 
+# The codec's training loop in either tree: `train` at a fixed lambda, a few warm-up steps first.
+CODEC_CHILD = """
+import json, sys, time, torch, inrkit
+from inrkit.export.latent import LatentRecipe, train
+from inrkit.models.latent_grid import LatentGrid
+from inrkit import load_signal
+torch.set_num_threads(1)
+path, steps = sys.argv[1], int(sys.argv[2])
+values = torch.as_tensor(load_signal(path).values).float()
+target = values.permute(2, 0, 1)[None]
+torch.manual_seed(0)
+net = LatentGrid(*values.shape)
+train(net, target, 1.0, LatentRecipe(steps=3, lam=0.0025), 0.0)
+start = time.perf_counter()
+train(net, target, 1.0, LatentRecipe(steps=steps, lam=0.0025), 0.0)
+print(json.dumps({"s_per_step": (time.perf_counter() - start) / steps,
+                  "params": sum(p.numel() for p in net.parameters()), "package": inrkit.__file__}))
+"""
+
 
 def settings(name: str, image: Path, size: int) -> tuple[int, float]:
     """Batch size and learning rate of the current authors' recipe for this crop."""
@@ -55,7 +79,10 @@ def settings(name: str, image: Path, size: int) -> tuple[int, float]:
 
 
 def one_fit(tree: Path, name: str, image: Path, size: int, steps: int, batch: int, lr: float) -> dict:
-    argv = [sys.executable, "-c", CHILD, name, str(image), str(size), str(steps), str(batch), str(lr)]
+    if name == "latent codec":
+        argv = [sys.executable, "-c", CODEC_CHILD, str(image), str(steps)]
+    else:
+        argv = [sys.executable, "-c", CHILD, name, str(image), str(size), str(steps), str(batch), str(lr)]
     # cwd and PYTHONPATH both point at the tree: the editable install's finder must not win
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=tree,
                          env={**os.environ, "PYTHONPATH": str(tree)})
@@ -72,15 +99,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=14)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--codec", action="store_true", help="the latent-grid codec's step on the whole image")
     args = p.parse_args(argv)
     image = KODAK / f"{args.image}.png"
     old_rev = subprocess.run(["git", "-C", str(args.old), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True).stdout.strip()
-    names = sorted({m for pattern in args.models.split(",") for m in list_models(pattern.strip())})
+    names = ["latent codec"] if args.codec else sorted({m for pattern in args.models.split(",")
+                                                         for m in list_models(pattern.strip())})
     print("| backbone | batch | params old / new | s/step old | s/step new | new speed / old |")
     print("|---|---:|---|---:|---:|---:|")
     for name in names:
-        batch, lr = settings(name, image, args.size)
+        batch, lr = (0, 0.0) if args.codec else settings(name, image, args.size)
+        shown = f"{batch:,}" if batch else "all"
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         try:
             for _ in range(args.repeats):
@@ -89,13 +119,16 @@ def main(argv: list[str] | None = None) -> None:
         except subprocess.CalledProcessError as exc:
             side = "old" if not runs["old"] else "new"
             last = ((exc.stderr or "").strip().splitlines() or ["failed"])[-1][:80]
-            print(f"| {name} | {batch:,} | – | – | – | – ({side} tree: {last}) |")
+            print(f"| {name} | {shown} | – | – | – | – ({side} tree: {last}) |")
             continue
         old, new = (statistics.median(r["s_per_step"] for r in runs[s]) for s in ("old", "new"))
-        print(f"| {name} | {batch:,} | {runs['old'][0]['params']:,} / {runs['new'][0]['params']:,} | "
+        print(f"| {name} | {shown} | {runs['old'][0]['params']:,} / {runs['new'][0]['params']:,} | "
               f"{old:.4f} | {new:.4f} | {old / new:.2f}× |", flush=True)
-    print(f"\n{args.image} centre {args.size}², {args.steps} steps per fit, median of steps 3–{args.steps}, "
-          f"median of {args.repeats} interleaved fits per side; old = {old_rev}.")
+    if args.codec:
+        where = f"{args.image}, whole image, one thread, {args.steps} steps after 3 warm-up steps, mean"
+    else:
+        where = f"{args.image} centre {args.size}², {args.steps} steps per fit, median of steps 3–{args.steps}"
+    print(f"\n{where}; median of {args.repeats} interleaved fits per side; old = {old_rev}.")
 
 
 if __name__ == "__main__":
