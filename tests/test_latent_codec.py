@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -66,6 +67,30 @@ def test_upsampling_by_matrices_is_pytorchs_bicubic_interpolation_at_odd_sizes()
         z = torch.randn(1, 1, h, w)
         expected = torch.nn.functional.interpolate(z, size=(height, width), mode="bicubic", align_corners=False)
         torch.testing.assert_close(latent_grid.upsample(z, height, width), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_compiled_rate_equals_the_eager_one_and_falls_back_to_it_with_one_warning(monkeypatch) -> None:
+    torch.manual_seed(0)
+    values = torch.round(torch.randn(4000) * 3)
+    mean, log_scale = torch.randn(4000, requires_grad=True), torch.randn(4000, requires_grad=True)
+    eager = latent_grid.laplace_bits(values, mean, log_scale)
+    fast = latent_grid.fast_laplace_bits(values, mean, log_scale)
+    close = {"rtol": 1e-2, "atol": 1e-4}  # a fused loop rounds differently where the tails cancel
+    torch.testing.assert_close(fast, eager, **close)
+    for a, b in zip(torch.autograd.grad(fast.sum(), [mean, log_scale]),
+                    torch.autograd.grad(eager.sum(), [mean, log_scale])):
+        torch.testing.assert_close(a, b, **close)
+
+    def no_compiler():
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(latent_grid, "_compile_failed", False)
+    monkeypatch.setattr(latent_grid, "_compiled_laplace_bits", no_compiler)
+    with pytest.warns(UserWarning, match="uncompiled"):
+        torch.testing.assert_close(latent_grid.fast_laplace_bits(values, mean, log_scale), eager)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second call neither warns again nor retries the compile
+        torch.testing.assert_close(latent_grid.fast_laplace_bits(values, mean, log_scale), eager)
 
 
 def test_a_file_decodes_to_the_image_the_encoder_measured_and_keeps_to_its_target(image, tmp_path) -> None:
