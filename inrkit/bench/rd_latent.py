@@ -27,8 +27,13 @@ CASES = "latent_cases.jsonl"
 CAP_BPP = 16.0  # files are capped here; at the rate weights of a sweep none comes near
 
 
-def _key(row: dict[str, Any]) -> tuple:
-    return row["image"], row["lambda"], row["steps"], row["seed"]
+def _key(image: str | Path, lam: float, steps: int, seed: int) -> tuple:
+    """A case's identity in the log of finished cases."""
+    return str(image), float(lam), int(steps), int(seed)
+
+
+def _row_key(row: dict[str, Any]) -> tuple:
+    return _key(row["image"], row["lambda"], row["steps"], row["seed"])
 
 
 def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: int | None,
@@ -40,7 +45,7 @@ def code_case(image: str, lam: float, steps: int, seed: int, out: str, threads: 
 
     if threads:
         torch.set_num_threads(threads)
-    path = Path(out) / "inrz" / f"{Path(image).stem}-lambda{lam:g}.inrz"
+    path = Path(out) / "inrz" / f"{Path(image).stem}-lambda{lam:g}-{steps}steps-seed{seed}.inrz"
     path.parent.mkdir(parents=True, exist_ok=True)
     stats = encode(image, path, CAP_BPP, LatentRecipe(steps=steps, lam=lam), seed=seed, device=device)
     start = time.perf_counter()
@@ -61,16 +66,15 @@ def run_rd_latent(images: list[str | Path], lambdas: list[float], steps: int = 1
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / CASES
-    done = {_key(r): r for r in _read(log)}
-    todo = [(str(i), float(lam)) for i in images for lam in lambdas
-            if (str(i), float(lam), steps, seed) not in done]
+    done = {_row_key(r): r for r in _read(log)}
+    todo = [(str(i), float(lam)) for i in images for lam in lambdas if _key(i, lam, steps, seed) not in done]
     with bars.task("latent rd", total=len(todo), progress=progress) as task:
         for row in _run(todo, steps, seed, out, workers, device):
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
-            done[_key(row)] = row
+            done[_row_key(row)] = row
             task.advance(1, last=f"{Path(row['image']).stem} {row['bpp']:.3f} bpp {row['psnr']:.2f} dB")
-    rows = [done[(str(i), float(lam), steps, seed)] for i in images for lam in lambdas]
+    rows = [done[_key(i, lam, steps, seed)] for i in images for lam in lambdas]
     configs = [_mean(lam, [r for r in rows if r["lambda"] == float(lam)]) for lam in lambdas]
     pixels = [np.asarray(load_signal(i, "image").values) for i in images]
     protocol = {"images": [str(i) for i in images], "lambdas": [float(lam) for lam in lambdas], "steps": steps,
