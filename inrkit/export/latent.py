@@ -62,7 +62,8 @@ class LatentRecipe:
     latent_lr: float = 0.05
     lr: float = 0.01
     ste_from: float = 0.8  # fraction of steps trained with noise before true rounding
-    bf16: bool = True  # bf16 autocast for the synthesis and the context model (2x faster on CPU; decoding is fp32)
+    bf16: bool = True  # bf16 autocast for the convolutions and interpolation (the per-pixel networks and the
+    # decoder run fp32)
     rate_gain: float = 0.01  # dual-ascent step on log lambda per step
     control_from: float = 0.3  # lambda stays at its start while the latents grow (their rate means little yet)
     lam: float | None = None  # a fixed rate weight (rate-distortion sweeps); None steers lambda to the target

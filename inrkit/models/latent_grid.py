@@ -54,7 +54,7 @@ class _PixelMLP(torch.autograd.Function):
     The per-pixel networks are tiny and their inputs huge (768x512 pixels), so a plain module spends
     its time writing and re-reading a (pixels, hidden) activation in memory. Here each block of CHUNK
     pixels runs through every layer while in cache, and the backward pass recomputes a block's
-    activations instead of storing them: about twice as fast on a CPU, and smaller.
+    activations instead of storing them (`benchmarks/speed_vs_commit.py --codec` times the whole step).
     """
 
     @staticmethod
@@ -114,7 +114,7 @@ def _upsampling_matrix(size: int, target: int) -> torch.Tensor:
 
 def upsample(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """F.interpolate(z, (height, width), mode="bicubic") for a (1, 1, h, w) grid, as two matrix products
-    in fp32: on a CPU, several times faster than the interpolation kernel's backward pass."""
+    in fp32: on a CPU, the interpolation kernel's backward pass was the largest cost of a training step."""
     rows = _upsampling_matrix(z.shape[-2], height).to(z.device)
     cols = _upsampling_matrix(z.shape[-1], width).to(z.device)
     with torch.autocast(z.device.type, enabled=False):
