@@ -114,7 +114,7 @@ def _upsampling_matrix(size: int, target: int) -> torch.Tensor:
 
 def upsample(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """F.interpolate(z, (height, width), mode="bicubic") for a (1, 1, h, w) grid, as two matrix products
-    in fp32: on a CPU, the interpolation kernel's backward pass was the largest cost of a training step."""
+    in fp32: on a CPU, the interpolation kernel's backward pass was among the largest costs of a training step."""
     rows = _upsampling_matrix(z.shape[-2], height).to(z.device)
     cols = _upsampling_matrix(z.shape[-1], width).to(z.device)
     with torch.autocast(z.device.type, enabled=False):
