@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from inrkit.bench.rd_latent import CASES, run_rd_latent
 from inrkit.cli import app
 from inrkit.errors import ExportError
-from inrkit.export.latent import LatentRecipe, code_latents, decode, decode_latents, encode
+from inrkit.export.latent import LatentRecipe, code_latents, decode, decode_latents, encode, train
 from inrkit.models import latent_grid
 from inrkit.models.latent_grid import LatentGrid
 
@@ -91,6 +91,21 @@ def test_the_compiled_rate_equals_the_eager_one_and_falls_back_to_it_with_one_wa
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second call neither warns again nor retries the compile
         torch.testing.assert_close(latent_grid.fast_laplace_bits(values, mean, log_scale), eager)
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0])
+def test_the_latents_learning_rate_is_scaled_once_rounding_is_true(scale: float) -> None:
+    torch.manual_seed(0)
+    net, target = LatentGrid(16, 24, levels=3), torch.rand(1, 3, 16, 24)
+    seen = {}
+
+    def record(step: int, mse: float, rate: float) -> None:
+        seen[step] = [z.detach().clone() for z in net.latents]
+
+    recipe = LatentRecipe(steps=16, ste_from=0.5, ste_latent_scale=scale, lam=0.01, bf16=False)
+    train(net, target, 1.0, recipe, 0.0, on_step=record)  # rounding is true from step 8; seen at 10 and 15
+    frozen = all(torch.equal(a, b) for a, b in zip(seen[10], seen[15]))
+    assert frozen == (scale == 0.0)
 
 
 def test_a_file_decodes_to_the_image_the_encoder_measured_and_keeps_to_its_target(image, tmp_path) -> None:

@@ -3,12 +3,12 @@ file; `decode` reads it back.
 
 Encoding: Adam on the latents (lr 0.05) and on the networks (lr 0.01), cosine decay, uniform noise for
 rounding for the first 80% of the steps and true rounding (straight-through) after, with the latents'
-learning rate cut tenfold from there. The loss is
-MSE + lambda * bpp. Rate-distortion sweeps fix lambda per point; for a target bpp, lambda is steered
-after the first 30% of the steps (dual ascent on the rate the rounded latents would cost now; the
-noisy rate the loss sees is higher), so the fit lands near, usually under, the target. If the written
-file is still over it, latents near zero are zeroed (a growing dead zone) until it fits. The networks'
-weights are quantised per tensor at the power-of-two step that minimises distortion + lambda * rate.
+learning rate cut tenfold from there. The loss is MSE + lambda * bpp. Rate-distortion sweeps fix lambda
+per point; for a target bpp, lambda is steered after the first 30% of the steps (dual ascent on the rate
+the rounded latents would cost now; the noisy rate the loss sees is higher), so the fit lands near,
+usually under, the target. If the written file is still over it, latents near zero are zeroed (a growing
+dead zone) until it fits. The networks' weights are quantised per tensor at the power-of-two step that
+minimises distortion + lambda * rate.
 
 File layout (little-endian): b"INRL" | u8 version | u32 body bytes | u32 CRC32(body); body = header
 (varints: height, width, channels, levels, hidden, context hidden, latent range, ANS words, then per
