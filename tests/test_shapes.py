@@ -256,3 +256,19 @@ def test_eikonal_is_for_sdf_only(tmp_path):
     with pytest.raises(ConfigError, match="sdf"):
         fit(create_model("siren", signal=signal, hidden_features=8), signal,
             FitConfig(steps=1, loss_terms={"eikonal": 1.0}, progress=False, device="cpu"))
+
+
+def test_rendering_a_shape_at_a_scale_or_size_is_refused_with_a_pointer_to_res(sphere_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from inrkit.export import load, save
+
+    signal = load_signal(sphere_file, "sdf", eval_res=16, sampling=SMALL)
+    save(create_model("siren", signal=signal, hidden_features=8, hidden_layers=1), tmp_path / "m.safetensors")
+    runner = CliRunner()
+    for flags in (["--size", "32"], ["--scale", "2"]):
+        result = runner.invoke(app, ["render", str(tmp_path / "m.safetensors"), *flags])
+        assert result.exit_code == 2 and "cube grid of --res" in result.output, result.output
+    from inrkit.inference import render
+
+    assert render(load(tmp_path / "m.safetensors"), res=12).shape == (12, 12, 12, 1)  # --res is the way

@@ -202,8 +202,11 @@ def evaluate_shape(predict: Predict, signal: Signal, eval_res: int | None = None
     return out
 
 
-def render_shape(predict: Predict, info: SignalInfo, res: int | None = None, **_: object) -> np.ndarray:
+def render_shape(predict: Predict, info: SignalInfo, res: int | None = None, scale: float | None = None,
+                 size: tuple[int, ...] | None = None) -> np.ndarray:
     """The field (res³, 1) in signal units on a cell-centre grid of [-1, 1]³ (default: the fitted eval_res)."""
+    if scale is not None or size is not None:  # a cube grid has one resolution; say so rather than ignore them
+        raise SignalError("--scale and --size do not apply to shapes: they render on a cube grid of --res cells a side")
     res = _check_res(info.meta.get("render_res", DEFAULT_RES) if res is None else res, "res")
     return predict_grid(predict, (res,) * 3)
 
