@@ -335,3 +335,20 @@ def test_batched_bench_gives_each_case_the_row_a_single_fit_gives(signals: Path,
         from inrkit.bench import make_spec
 
         make_spec({"signals": [str(signals)], "batched": "sometimes"})
+
+
+def test_a_second_bench_on_the_same_folder_stops_with_one_line_while_the_first_runs(signals: Path,
+                                                                                    tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "b"
+    spec = {"signals": [str(signals / "img0.png")], "models": ["siren"], "seeds": [0], "steps": 2,
+            "device": "cpu", "out": str(out)}
+    out.mkdir()
+    with open(out / ".bench.lock", "a") as first:  # what a running bench holds (flock is per open file)
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(app, ["bench", "--signals", str(signals / "img0.png"), "--models", "siren",
+                                          "--steps", "2", "--out", str(out)])
+        assert result.exit_code == 2 and "another inrkit bench is writing there" in result.output, result.output
+        assert not (out / ResultStore.FILENAME).exists()  # nothing written by the refused run
+    assert run_benchmark(spec, progress=False, report=False).ran == 1  # free again once the first ends

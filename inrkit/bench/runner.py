@@ -12,11 +12,19 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two benches on one folder are then the user's care
+    fcntl = None
+
+from ..errors import ConfigError
 from ..models.registry import check_targets
 from .case import base_row, case_config, get_runner, run_case, runner_module
 from .grouped import groups, run_group, use_batched
@@ -63,9 +71,10 @@ def run_benchmark(spec: BenchSpec | dict[str, Any] | str | Path, *, progress: bo
     check_executor(spec)
     check_cases(spec, cases)
     out = prepare_folder(spec)
-    ResultStore(out, create=True)  # a damaged or foreign store fails now, before anything is written
-    write_resolved_spec(spec, cases, out)
-    return run_cases(cases, spec, progress=progress, report=report)
+    with exclusive(out):
+        ResultStore(out, create=True)  # a damaged or foreign store fails now, before anything is written
+        write_resolved_spec(spec, cases, out)
+        return run_cases(cases, spec, progress=progress, report=report)
 
 
 def run_cases(cases: list[Case], spec: BenchSpec | dict[str, Any], *, progress: bool = True,
@@ -86,11 +95,12 @@ def run_cases(cases: list[Case], spec: BenchSpec | dict[str, Any], *, progress: 
     for name in {c.runner for c in cases}:
         get_runner(name)
     out = prepare_folder(spec)
-    store = ResultStore(out, create=True)
-    done = store.done_keys(include_errors=not spec.retry_errors)
-    todo = [c for c in cases if c.key not in done]
-    with BenchProgress(len(cases), len(cases) - len(todo), enabled=progress) as bar:
-        execute(spec, todo, out, store, bar)
+    with exclusive(out):
+        store = ResultStore(out, create=True)
+        done = store.done_keys(include_errors=not spec.retry_errors)
+        todo = [c for c in cases if c.key not in done]
+        with BenchProgress(len(cases), len(cases) - len(todo), enabled=progress) as bar:
+            execute(spec, todo, out, store, bar)
     keys = {c.key for c in cases}
     errors = sum(row_key(r) in keys for r in store.rows("error"))
     reports = []
@@ -99,6 +109,31 @@ def run_cases(cases: list[Case], spec: BenchSpec | dict[str, Any], *, progress: 
 
         reports = write_report(out, published=spec.published)
     return BenchRun(out, len(cases), len(todo), errors, reports, list(cases))
+
+
+_HELD: set[Path] = set()  # folders this process holds (run_benchmark's lock covers its run_cases)
+
+
+@contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold OUT/.bench.lock while a bench writes there, so a second bench on the same folder stops with
+    one line instead of fitting the same cases twice. The OS drops the lock when the process ends,
+    however it ends."""
+    out = Path(out).resolve()
+    if out in _HELD or fcntl is None:
+        yield
+        return
+    with open(out / ".bench.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{out}: another inrkit bench is writing there; let it finish, or pass "
+                              "another --out") from None
+        _HELD.add(out)
+        try:
+            yield
+        finally:
+            _HELD.discard(out)
 
 
 def as_spec(spec: BenchSpec | dict[str, Any] | str | Path) -> BenchSpec:
