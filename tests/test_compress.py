@@ -48,6 +48,19 @@ def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
     assert render(decoded).shape == (16, 16, 3) and decoded.signal_info.shape == (16, 16)
 
 
+def test_every_writer_refuses_a_name_that_is_not_inrz_before_any_work(tiny, tmp_path) -> None:
+    from inrkit import ConfigError
+    from inrkit.export.latent import encode as encode_image
+    from inrkit.export.search import search_compress
+
+    _, model = tiny
+    for write in (lambda path: compress(model, path, bits=8), lambda path: search_compress(model, path, max_loss=1),
+                  lambda path: encode_image("data/astronaut.png", path, bpp=1)):
+        with pytest.raises(ConfigError, match="this writes an .inrz file; name it e.g. .*m.inrz"):
+            write(tmp_path / "m.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_16_bits_is_within_005_db_of_float(tiny, tmp_path) -> None:
     sig, model = tiny
     stats = compress(model, tmp_path / "m16.inrz", bits=16, signal=sig)

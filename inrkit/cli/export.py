@@ -34,12 +34,6 @@ def _print(rows: dict[str, str], title: str) -> None:
     console.print(table)
 
 
-def _check_inrz_name(out: Path | None) -> None:
-    """An .inrz written under another suffix (m.png) would be mistaken for that format."""
-    if out is not None and out.suffix.lower() != ".inrz":
-        raise ConfigError(f"--out {out}: this writes an .inrz file; name it e.g. {out.with_suffix('.inrz')}")
-
-
 def export(
     weights: Annotated[Path, typer.Argument(help="run folder or .safetensors weights")],
     bits: Annotated[str | None, typer.Option(help="weight bit width 2-16, or fp16", show_default="8")] = None,
@@ -66,6 +60,7 @@ def export(
 ) -> None:
     """Quantise and entropy-code fitted weights into one .inrz file; print its size, bpp and quality."""
     from ..export import compress, load
+    from ..export.compress import check_inrz_name
     from ..export.search import search_compress
     from ..utils import resolve_device
 
@@ -74,7 +69,8 @@ def export(
     if len(goals) > 1:
         raise ConfigError(f"give one of --bits, --max-loss and --target-bpp, not {' and '.join(goals)}")
     weight_bits, fixed_bits = parse_bits(bits or "8"), parse_bits(buffer_bits, "--buffer-bits")
-    _check_inrz_name(out)
+    if out is not None:
+        check_inrz_name(out)
     model = load(weights, device=resolve_device(device))
     folder = weights if weights.is_dir() else weights.parent
     label = (f"loss{max_loss:g}dB" if max_loss is not None else f"{target_bpp:g}bpp" if target_bpp is not None
@@ -233,9 +229,11 @@ def compress(
 ) -> None:
     """Code an image into an .inrz file of at most --bpp bits per pixel: fit, quantise, entropy-code."""
     from ..codec import LATENT, encode_image
+    from ..export.compress import check_inrz_name
     from ..utils import resolve_device
 
-    _check_inrz_name(out)
+    if out is not None:
+        check_inrz_name(out)
     resolve_device(device)
     with progress.quiet(quiet):
         result = encode_image(image, out or image.with_suffix(".inrz"), bpp, model=model, steps=steps,

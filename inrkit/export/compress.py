@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ExportError
+from ..errors import ConfigError, ExportError
 from ..signals import Signal, SignalInfo, get_kind, load_signal
 from ..utils import count_params
 from .inrz import check_finite, decode, encode, read_bytes
@@ -109,6 +109,7 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
     """
     from ..inference import evaluate
 
+    check_inrz_name(path)
     spec = QuantSpec(bits, per_channel, prune, buffer_bits)
     check_finite(model)  # before evaluating, fine-tuning or quantising: NaN weights have no stored form
     target = resolve_signal(model, signal)
@@ -142,6 +143,14 @@ def measure(model: nn.Module, data: bytes, spec: QuantSpec, target: Signal | Non
     size = len(data)
     return CompressStats(path, size, params, size * 8 / max(params, 1), samples,
                          size * 8 / samples if samples else None, asdict(spec), metrics, {}, coders)
+
+
+def check_inrz_name(path: str | Path) -> None:
+    """Refuse, before any work, a file name that is not *.inrz: an .inrz under another suffix (m.png)
+    would be mistaken for that format."""
+    path = Path(path)
+    if path.suffix.lower() != ".inrz":
+        raise ConfigError(f"{path}: this writes an .inrz file; name it e.g. {path.with_suffix('.inrz')}")
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:

@@ -37,7 +37,7 @@ from ..errors import ConfigError, ExportError
 from ..limits import check_codable
 from ..models.latent_grid import ContextModel, LatentGrid, checkerboard
 from ..utils import require
-from .compress import CompressStats
+from .compress import CompressStats, check_inrz_name, write_atomic
 from .entropy import CODERS, decode_symbols, encode_symbols, read_varints, varints
 from .inrz import LATENT_MAGIC
 
@@ -305,6 +305,7 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
 
     if not (bpp > 0 and math.isfinite(bpp)):
         raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
+    check_inrz_name(out)
     recipe, where = recipe or LatentRecipe(), resolve_device(device)
     start = time.perf_counter()
     signal = load_signal(image, "image")
@@ -334,7 +335,7 @@ def encode(image: str | Path, out: str | Path, bpp: float, recipe: LatentRecipe 
         weights = quantise_weights(net, target, rounded, lam)
         data, zone = _fitting(net, rounded, weights, bpp * height * width / 8, image)
     decoded = unpack(data)
-    _write(Path(out), data)
+    write_atomic(out, data)
     pixels = height * width
     params = sum(p.numel() for p in net.parameters())  # the coded numbers: latents and weights
     metrics = {"psnr": psnr(decoded, values, data_range=1.0)}
@@ -357,16 +358,6 @@ def _fitting(net: LatentGrid, rounded: list[torch.Tensor], weights: list[tuple],
     pixels = net.height * net.width
     raise ExportError(f"{image}: {8 * budget / pixels:g} bpp cannot be met; the smallest file this fit makes is "
                       f"{8 * len(data) / pixels:.4f} bpp")
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so a crash never leaves a partial file under `path`."""
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def decode(path: str | Path) -> np.ndarray:

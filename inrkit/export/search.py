@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError, ExportError
 from ..signals import Signal
-from .compress import CompressStats, measure, resolve_signal, write_atomic
+from .compress import CompressStats, check_inrz_name, measure, resolve_signal, write_atomic
 from .inrz import encode, tensor_roles
 from .quantize import QuantSpec
 
@@ -112,6 +112,7 @@ def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | Non
     """
     if (max_loss is None) == (target_bpp is None):
         raise ConfigError("give exactly one of max_loss (dB) and target_bpp")
+    check_inrz_name(path)
     if target_bpp is not None and target_bpp <= 0:
         raise ConfigError(f"target bpp must be above 0, got {target_bpp}")
     if max_loss is not None and max_loss < 0:
