@@ -68,10 +68,12 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
         True
     """
     from . import FitConfig, fit, load_signal
+    from .export.compress import check_inrz_name
     from .export.search import search_compress
 
     if not bpp > 0 or not math.isfinite(bpp):
         raise ConfigError(f"--bpp must be above 0, got {bpp:g}")
+    check_inrz_name(out)  # here, not only in the writer: a backbone is fitted for minutes before it writes
     start = time.perf_counter()
     if model == LATENT:
         from .export.latent import LatentRecipe, encode

@@ -50,12 +50,14 @@ def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
 
 def test_every_writer_refuses_a_name_that_is_not_inrz_before_any_work(tiny, tmp_path) -> None:
     from inrkit import ConfigError
+    from inrkit.codec import encode_image as code_with
     from inrkit.export.latent import encode as encode_image
     from inrkit.export.search import search_compress
 
     _, model = tiny
     for write in (lambda path: compress(model, path, bits=8), lambda path: search_compress(model, path, max_loss=1),
-                  lambda path: encode_image("data/astronaut.png", path, bpp=1)):
+                  lambda path: encode_image("data/astronaut.png", path, bpp=1),
+                  lambda path: code_with("data/astronaut.png", path, bpp=1, model="siren", steps=1000)):
         with pytest.raises(ConfigError, match="this writes an .inrz file; name it e.g. .*m.inrz"):
             write(tmp_path / "m.png")
     assert list(tmp_path.iterdir()) == []

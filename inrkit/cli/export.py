@@ -229,11 +229,8 @@ def compress(
 ) -> None:
     """Code an image into an .inrz file of at most --bpp bits per pixel: fit, quantise, entropy-code."""
     from ..codec import LATENT, encode_image
-    from ..export.compress import check_inrz_name
     from ..utils import resolve_device
 
-    if out is not None:
-        check_inrz_name(out)
     resolve_device(device)
     with progress.quiet(quiet):
         result = encode_image(image, out or image.with_suffix(".inrz"), bpp, model=model, steps=steps,
