@@ -115,7 +115,13 @@ def compiled(model: nn.Module, dynamic: bool | None = False) -> Callable[[torch.
 
 @contextlib.contextmanager
 def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iterator[None]:
-    """TF32 matmuls and the thread count for the duration of a fit; the caller's settings come back after."""
+    """TF32 matmuls, the thread count and CPU denormal flushing for the duration of a fit.
+
+    The caller's thread count and TF32 settings come back after. Denormals (float32 below 1.2e-38)
+    are flushed to 0 while training: products of tiny activations and gradients in a matmul make
+    them, CPUs compute them far slower, and no fit can see them (`benchmarks/results/denormals.md`).
+    torch cannot report whether the caller had flushing on, so it goes back to torch's default, off.
+    """
     old_threads, old_tf32 = torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32
     old_cudnn = torch.backends.cudnn.allow_tf32
     try:
@@ -123,8 +129,10 @@ def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iter
             torch.set_num_threads(threads)
         if precision == "tf32":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.set_flush_denormal(True)
         yield
     finally:
+        torch.set_flush_denormal(False)
         torch.set_num_threads(old_threads)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old_tf32, old_cudnn
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import progress as progress_display
+from .engine import engine_settings
 from .errors import ConfigError
 from .fit import model_info
 from .inference import OutputMap
@@ -94,11 +95,12 @@ def meta_learn(signals: Sequence[Signal], model: str | Callable[[Signal], Backbo
     picker = torch.Generator().manual_seed(cfg.seed)
     bar = progress_display.task(f"meta-learn {info.name}", cfg.outer_steps, progress=cfg.progress)
     try:
-        for outer in range(cfg.outer_steps):
-            pick = torch.randperm(len(signals), generator=picker)[: cfg.meta_batch].to(device)
-            loss = _reptile_step(net, coords, targets[pick], inner_lr, cfg.inner_steps,
-                                 cfg.outer_lr * (1 - outer / cfg.outer_steps), info.loss)
-            bar.advance(loss=f"{loss:.3g}")
+        with engine_settings():
+            for outer in range(cfg.outer_steps):
+                pick = torch.randperm(len(signals), generator=picker)[: cfg.meta_batch].to(device)
+                loss = _reptile_step(net, coords, targets[pick], inner_lr, cfg.inner_steps,
+                                     cfg.outer_lr * (1 - outer / cfg.outer_steps), info.loss)
+                bar.advance(loss=f"{loss:.3g}")
     finally:
         bar.close()
     return net.cpu()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -88,6 +90,26 @@ def test_threads_are_restored_after_a_fit(image) -> None:
     before = torch.get_num_threads()
     fit(small_siren(image), image, FitConfig(steps=2, threads=1, progress=False, device="cpu"))
     assert torch.get_num_threads() == before
+
+
+def _denormals_survive() -> bool:
+    return float(torch.tensor([1e-39]) * torch.tensor([1.0])) != 0.0
+
+
+def test_denormals_are_flushed_while_training_and_kept_after(image, monkeypatch: pytest.MonkeyPatch) -> None:
+    fit_module = importlib.import_module("inrkit.fit")  # `inrkit.fit` the attribute is the function
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    seen = []
+
+    def step(*args, **kwargs):
+        seen.append(_denormals_survive())
+        return train_step(*args, **kwargs)
+
+    train_step = fit_module.train_step
+    monkeypatch.setattr(fit_module, "train_step", step)
+    fit(small_siren(image), image, FitConfig(steps=2, progress=False, device="cpu"))
+    assert seen == [False, False] and _denormals_survive()
 
 
 def test_writing_a_run_reuses_the_final_evaluation(image, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .. import progress as progress_display
-from ..engine import build_engine, train_step
+from ..engine import build_engine, engine_settings, train_step
 from ..fit import LOSSES, FitConfig, FitDiverged, resolve_config
 from ..inference import OutputMap
 from ..samplers import make_sampler
@@ -81,11 +81,12 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
     bar = progress_display.task(f"QAT {model.model_info.name} {spec.bits or 'fp16'} bit", steps, progress=progress)
     try:
-        for step in range(steps):
-            loss = float(train_step(engine, optimizer, next(sampler), LOSSES[model.model_info.loss]))
-            if not math.isfinite(loss):
-                raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
-            bar.advance(loss=loss)
+        with engine_settings():
+            for step in range(steps):
+                loss = float(train_step(engine, optimizer, next(sampler), LOSSES[model.model_info.loss]))
+                if not math.isfinite(loss):
+                    raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
+                bar.advance(loss=loss)
     finally:
         bar.close()
         _detach(attached)

@@ -50,10 +50,23 @@ class GaussianFourierFeatures(nn.Module):
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
 
 
-# exp(x) for x below about -87.3 is a float32 denormal, which CPUs compute 10-30x slower per element
-# (flushing denormals does not help); the true value is < 1.6e-38, so capping the exponent there
-# changes the output by less than that and removes the slow path.
-EXP_FLOOR = -87.0
+# Exponents at or below EXP_FLOOR give exactly 0. exp(-60) = 8.8e-27 is far below what float32 can add
+# to any O(1e-3) term, yet far enough above the denormal range (< 1.2e-38) that its products with
+# weights, cosines and gradients stay normal. Without the cut, WIRE's and Gauss's activations (sigma
+# 30) are mostly tiny numbers whose products are denormals, which CPUs compute far slower
+# (benchmarks/results/denormals.md).
+EXP_FLOOR = -60.0
+
+
+def floored_exp_(exponent: torch.Tensor) -> torch.Tensor:
+    """exp(exponent), exactly 0 where exponent <= EXP_FLOOR; overwrites `exponent` with the floored input.
+
+    Example:
+        >>> floored_exp_(torch.tensor([0.0, -60.0, -1000.0]))
+        tensor([1., 0., 0.])
+    """
+    below = exponent <= EXP_FLOOR
+    return exponent.clamp_min_(EXP_FLOOR).exp().masked_fill_(below, 0.0)
 
 
 def nyquist_frequencies(samples: int) -> int:

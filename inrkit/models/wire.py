@@ -15,8 +15,10 @@ Departures (same function, different arithmetic):
   computed in real arithmetic as exp(-omega0 b - sigma0²(a² + b²)) · (cos(omega0 a) + i sin(omega0 a)):
   complex `exp` costs ~25 ms per million elements on CPU whatever the input. The parameters stay
   complex tensors, so parameter counts (complex counted twice) and weights files match the authors'.
-- The exponent is capped at -87 (`layers.EXP_FLOOR`) to stay out of exp's slow denormal range; the
-  output changes by < 1.6e-38.
+- Where the Gabor exponent is -60 or below (`layers.EXP_FLOOR`) the output is exactly 0 rather than
+  < 8.8e-27: such tiny outputs make float32 denormals downstream, which CPUs compute far slower. With
+  the engine's denormal flushing, a step on a 128² crop is 16x faster on this CPU and the fit reaches
+  the same PSNR (`benchmarks/results/denormals.md`).
 - omega0 and sigma0 are constructor floats rather than frozen `nn.Parameter`s (same values, and the
   parameter count then matches the authors' 133,403 for WIRE(256) on RGB images).
 - Recipes for audio, video and SDF are inrkit's own (the authors have no such experiments).
@@ -43,7 +45,7 @@ import torch
 from torch import nn
 
 from .base import Backbone
-from .layers import EXP_FLOOR
+from .layers import floored_exp_
 from .registry import Recipe, register_model
 
 
@@ -63,7 +65,7 @@ class _Gabor(torch.autograd.Function):
         exponent = a.square().mul_(-s2)
         if b is not None:
             exponent.sub_(b.square().mul_(s2)).sub_(b, alpha=omega_0)
-        magnitude = exponent.clamp_min_(EXP_FLOOR).exp_()
+        magnitude = floored_exp_(exponent)
         phase = a * omega_0
         return torch.cat([torch.cos(phase).mul_(magnitude), phase.sin_().mul_(magnitude)], dim=-1)
 
@@ -90,7 +92,7 @@ class _Gabor(torch.autograd.Function):
 def gabor(a: torch.Tensor, b: torch.Tensor | None, omega_0: float, sigma_0: float) -> torch.Tensor:
     """Complex Gabor wavelet exp(i omega0 u - sigma0² |u|²) of u = a + i b, as the real pair [Re | Im].
 
-    `b=None` means a real input (WIRE's first layer). The exponent is capped at EXP_FLOOR.
+    `b=None` means a real input (WIRE's first layer). 0 where the exponent is at or below EXP_FLOOR.
 
     Example:
         >>> gabor(torch.zeros(1, 2), None, 20.0, 30.0)
