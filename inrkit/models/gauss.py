@@ -10,8 +10,8 @@ Departures:
   With sigma = 30 most first-layer outputs are such tiny numbers, and their products downstream are
   float32 denormals, which CPUs compute far slower. With the engine's denormal flushing, a step on a
   128² crop is 17x faster on this CPU and the fit reaches the same PSNR
-  (`benchmarks/results/denormals.md`). The activation is a
-  custom autograd function so its backward needs no extra elementwise passes.
+  (`benchmarks/results/denormals.md`).
+- The activation is a custom autograd function so its backward needs no extra elementwise passes.
 - Recipes for audio and SDF are inrkit's own (the authors have no such experiments); they are
   marked as such in `RECIPES` below.
 - Coordinates are cell centres where the scripts use linspace(-1, 1, N): after 50 full-batch steps on
