@@ -247,8 +247,7 @@ def _measured_on(rows: list[dict]) -> str:
         days.setdefault(r.get("finished", "?")[:10], set()).add(r["row"])
     return ("Measured on " + "; ".join(f"{day}: {', '.join(sorted(names))}" for day, names in sorted(days.items()))
             + ". Both sides of a row always run in one queue, but timings move between machines of the same kind"
-            " (the authors' WIRE step at 64² took 0.18 s on one and 1.06 s on another), so compare speed-ups within"
-            " a row.")
+            " (runs.jsonl keeps the earlier runs of re-run rows), so compare speed-ups within a row.")
 
 
 def _size_table(size: int, rows: list[dict]) -> list[str]:
