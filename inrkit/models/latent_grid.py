@@ -105,18 +105,19 @@ def pixel_mlp(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=32)
-def _upsampling_matrix(size: int, target: int) -> torch.Tensor:
+def _upsampling_matrix(size: int, target: int, device: torch.device) -> torch.Tensor:
     """(target, size) matrix of 1-D bicubic upsampling (PyTorch's, align_corners=False): the image of
-    each unit vector."""
+    each unit vector. Cached per device, so a GPU step does not copy it from the host again."""
     units = torch.eye(size, dtype=torch.float64)[:, None, :, None]
-    return F.interpolate(units, size=(target, 1), mode="bicubic", align_corners=False)[:, 0, :, 0].T.float()
+    matrix = F.interpolate(units, size=(target, 1), mode="bicubic", align_corners=False)[:, 0, :, 0].T
+    return matrix.float().to(device)
 
 
 def upsample(z: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """F.interpolate(z, (height, width), mode="bicubic") for a (1, 1, h, w) grid, as two matrix products
     in fp32: on a CPU, the interpolation kernel's backward pass was among the largest costs of a training step."""
-    rows = _upsampling_matrix(z.shape[-2], height).to(z.device)
-    cols = _upsampling_matrix(z.shape[-1], width).to(z.device)
+    rows = _upsampling_matrix(z.shape[-2], height, z.device)
+    cols = _upsampling_matrix(z.shape[-1], width, z.device)
     with torch.autocast(z.device.type, enabled=False):
         return (rows @ z[0, 0].float() @ cols.T)[None, None]
 
