@@ -249,7 +249,8 @@ def main() -> None:
         ENGINE[:] = [args.engine]
         store[f"speed_{args.device}_{args.engine}_threads{args.threads}"] = speed(args)
     elif args.what == "engines":
-        store["engines_cpu"] = engines(args)
+        fresh = {row["model"]: row for row in engines(args)}  # a re-run of some backbones keeps the others
+        store["engines_cpu"] = [fresh.pop(r["model"], r) for r in store.get("engines_cpu", [])] + list(fresh.values())
     elif args.what == "meta":
         store["meta"] = meta(args)
     else:
