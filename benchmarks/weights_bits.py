@@ -86,8 +86,9 @@ def table(rows: list[dict]) -> str:
             continue
         spec, loss = s["spec"], r["float_psnr"] - s["psnr"]
         setting = (f"QAT lr {s['qat_lr']:g}, " if s.get("qat_lr") else "") + f"{spec['bits']} bit"
-        setting += (" per channel" if spec["per_channel"] else "") + (
-            f" (small tensors {max(b for _, b in spec['layer_bits'])})" if spec["layer_bits"] else "")
+        others = sorted({b for _, b in spec["layer_bits"]})
+        span = f"{others[0]}" if len(others) == 1 else f"{others[0]}-{others[-1]}" if others else ""
+        setting += (" per channel" if spec["per_channel"] else "") + (f" (other tensors {span})" if span else "")
         met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
         lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
     return "\n".join(lines) + "\n"
