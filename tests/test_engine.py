@@ -96,8 +96,21 @@ def _denormals_survive() -> bool:
     return float(torch.tensor([1e-39]) * torch.tensor([1.0])) != 0.0
 
 
-def test_denormals_are_flushed_while_training_and_kept_after(image, monkeypatch: pytest.MonkeyPatch) -> None:
-    fit_module = importlib.import_module("inrkit.fit")  # `inrkit.fit` the attribute is the function
+def _fit(model, signal) -> None:
+    fit(model, signal, FitConfig(steps=2, progress=False, device="cpu"))
+
+
+def _qat(model, signal) -> None:
+    from inrkit.export.qat import finetune_quantized
+    from inrkit.export.quantize import QuantSpec
+
+    finetune_quantized(model, signal, QuantSpec(bits=6), steps=2, progress=False)
+
+
+@pytest.mark.parametrize(("module", "train"), [("inrkit.fit", _fit), ("inrkit.export.qat", _qat)])
+def test_denormals_are_flushed_while_training_and_kept_after(image, monkeypatch: pytest.MonkeyPatch, module: str,
+                                                            train) -> None:
+    owner = importlib.import_module(module)  # `inrkit.fit` the attribute is the function, not the module
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush denormals")
     seen = []
@@ -106,9 +119,9 @@ def test_denormals_are_flushed_while_training_and_kept_after(image, monkeypatch:
         seen.append(_denormals_survive())
         return train_step(*args, **kwargs)
 
-    train_step = fit_module.train_step
-    monkeypatch.setattr(fit_module, "train_step", step)
-    fit(small_siren(image), image, FitConfig(steps=2, progress=False, device="cpu"))
+    train_step = owner.train_step
+    monkeypatch.setattr(owner, "train_step", step)
+    train(small_siren(image), image)
     assert seen == [False, False] and _denormals_survive()
 
 
