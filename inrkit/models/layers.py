@@ -59,14 +59,14 @@ EXP_FLOOR = -60.0
 
 
 def floored_exp_(exponent: torch.Tensor) -> torch.Tensor:
-    """exp(exponent), exactly 0 where exponent <= EXP_FLOOR; overwrites `exponent` with the floored input.
+    """exp(exponent), exactly 0 where exponent <= EXP_FLOOR, computed in place: returns `exponent` overwritten.
 
     Example:
         >>> floored_exp_(torch.tensor([0.0, -60.0, -1000.0]))
         tensor([1., 0., 0.])
     """
     below = exponent <= EXP_FLOOR
-    return exponent.clamp_min_(EXP_FLOOR).exp().masked_fill_(below, 0.0)
+    return exponent.clamp_min_(EXP_FLOOR).exp_().masked_fill_(below, 0.0)
 
 
 def nyquist_frequencies(samples: int) -> int:
