@@ -67,6 +67,8 @@ def one(mode: str, setting: str, members: int, steps: int, device: str, threads:
 
     compile_ = mode.endswith("+compile")
     config = inrkit.FitConfig(steps=steps, device=device, compile=compile_, progress=False)
+    # once per process, in either arm: torch imports its compiler with the first optimizer (~1 s on CPU)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     start, used = time.perf_counter(), None
     if mode.startswith("batched"):
         fitted = inrkit.fit_many(signals, factory, config, engine=engine)

@@ -177,7 +177,7 @@ def _stack(nets: list[Backbone], members: list[Member], maps: list[OutputMap], c
     probe = first.coords(torch.arange(min(PROBE_POINTS, first.num_samples))).to(device)
     try:
         group = group_size(nets, min(cfg.batch_size or first.num_samples, first.num_samples), device)
-        members_engine = build_members(nets, probe, engine, group)
+        members_engine = build_members(nets, probe, engine, group, fuse=not cfg.compile)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     if cfg.compile:

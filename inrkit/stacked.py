@@ -10,15 +10,17 @@ buffers are equal across members; `inrkit.members` checks it against each member
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .engine import compiled
 from .models.fkan import FourierSeriesLayer
-from .models.layers import GaussianFourierFeatures, ScaledLinear
+from .models.layers import GaussianFourierFeatures, ScaledLinear, SineLayer
 from .models.sl2a import ChebyshevLayer, LowRankLinear
 from .models.wire import ComplexLinear
 
@@ -125,6 +127,62 @@ class StackedLowRankLinear(nn.Module):
         return torch.baddbmm(self.bias, torch.bmm(x, self.P), self.Q)
 
 
+class _SineMLP(torch.autograd.Function):
+    """Stacked sine layers and their linear output layer as one autograd node, with a written-out backward.
+
+    Same arithmetic as autograd through `SineLayer`s (the frequency scales the weights and bias, as
+    `ScaledLinear` does), but one node per group instead of five per layer, and the backward reuses
+    each saved pre-activation for its cosine and then its gradient instead of allocating both anew:
+    on small stacked fields, where the elementwise passes cost as much as the matmuls, that is what
+    the step spends its time on (`benchmarks/results/batched.md`).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, omegas: tuple[float, ...], *params: torch.Tensor) -> torch.Tensor:
+        inputs, pre = [x], []
+        for i, omega in enumerate(omegas):
+            weight, bias = params[2 * i], params[2 * i + 1]
+            pre.append(torch.baddbmm(bias, inputs[-1], weight.transpose(1, 2), beta=omega, alpha=omega))
+            inputs.append(torch.sin(pre[-1]))
+        ctx.omegas = omegas
+        ctx.save_for_backward(*inputs, *pre, *params[0::2])
+        return torch.baddbmm(params[-1], inputs[-1], params[-2].transpose(1, 2))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        n = len(ctx.omegas)
+        saved = ctx.saved_tensors
+        inputs, pre, weights = saved[:n + 1], saved[n + 1:2 * n + 1], saved[2 * n + 1:]
+        grads: list[torch.Tensor] = []
+        for layer in range(n, -1, -1):
+            scale = 1.0 if layer == n else ctx.omegas[layer]
+            if layer < n:  # through the sine: d sin(z) = cos(z) dz, in the buffer z was saved in
+                grad = torch.cos(pre[layer], out=pre[layer]).mul_(grad)
+            grads[:0] = [torch.bmm(grad.transpose(1, 2), inputs[layer]).mul_(scale),
+                         grad.sum(1, keepdim=True).mul_(scale)]
+            if layer > 0 or ctx.needs_input_grad[0]:
+                grad = torch.bmm(grad, weights[layer] * scale)
+        return (grad if ctx.needs_input_grad[0] else None, None, *grads)
+
+
+class StackedSineMLP(nn.Sequential):
+    """A stacked SIREN body (sine layers, then a linear layer) computed by `_SineMLP`; same children and
+    parameter names as the `nn.Sequential` it replaces."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *sines, last = self
+        params = [t for layer in (*(s.linear for s in sines), last) for t in (layer.weight, layer.bias)]
+        return _SineMLP.apply(x, tuple(s.omega_0 for s in sines), *params)
+
+
+def _is_stacked_sine_mlp(module: nn.Module) -> bool:
+    *sines, last = list(module.children()) or [None]
+    linears = [getattr(s, "linear", None) for s in sines] + [last]
+    return (type(module) is nn.Sequential and len(sines) > 0 and all(type(s) is SineLayer for s in sines)
+            and all(type(la) is StackedLinear and la.bias is not None for la in linears))
+
+
 # Layers with parameters (or per-member buffers) that have a stacked twin; anything else must be elementwise
 # (or fail the check against the members' own forward, and run under vmap).
 STACKABLE: dict[type, Callable[[Sequence[nn.Module]], nn.Module]] = {
@@ -137,6 +195,16 @@ STACKABLE: dict[type, Callable[[Sequence[nn.Module]], nn.Module]] = {
     ChebyshevLayer: StackedBasisLayer,
     LowRankLinear: StackedLowRankLinear,
 }
+
+
+def _fuse_sine_mlps(module: nn.Module) -> nn.Module:
+    """`module` with every stacked SIREN body replaced by its one-node twin (names unchanged)."""
+    if _is_stacked_sine_mlp(module):
+        return StackedSineMLP(OrderedDict(module._modules))
+    for name, child in list(module.named_modules()):
+        if name and _is_stacked_sine_mlp(child):
+            _assign(module, name, StackedSineMLP(OrderedDict(child._modules)))
+    return module
 
 
 def _assign(root: nn.Module, dotted: str, value: nn.Module | torch.Tensor) -> None:
@@ -162,8 +230,11 @@ class StackedMembers:
         self.run = compiled(self.module, dynamic=None)
 
     @classmethod
-    def build(cls, nets: Sequence[nn.Module]) -> StackedMembers | None:
-        """The stacked module, or None when a parameter or per-member buffer lives in a layer it cannot stack."""
+    def build(cls, nets: Sequence[nn.Module], fuse: bool = True) -> StackedMembers | None:
+        """The stacked module, or None when a parameter or per-member buffer lives in a layer it cannot stack.
+
+        `fuse`: SIREN bodies become one `StackedSineMLP` node (off for `torch.compile`, which fuses itself).
+        """
         module = copy.deepcopy(nets[0])
         per_member = [dict(n.named_modules()) for n in nets]
         twins = {name: type(m) for name, m in nets[0].named_modules() if type(m) in STACKABLE}
@@ -176,6 +247,8 @@ class StackedMembers:
             if not name:  # the whole network is one layer: nothing to walk, vmap is as good
                 return None
             _assign(module, name, STACKABLE[kind](layers))
+        if fuse:
+            module = _fuse_sine_mlps(module)
         stacked = {f"{n}.{k}" for n in twins for k, _ in nets[0].get_submodule(n).state_dict().items()}
         reference = [n.state_dict() for n in nets]
         for name, value in reference[0].items():

@@ -171,3 +171,25 @@ def test_members_in_cache_sized_groups_leave_alone_and_match_sequential_fits(
         single = sequential(member, small("siren"), config)
         assert member.result.steps == single.steps
         assert member.result.history[-1]["loss"] == pytest.approx(single.history[-1]["loss"], rel=1e-4)
+
+
+def test_stacked_siren_runs_as_one_node_with_autograds_gradients() -> None:
+    """The fused SIREN body (written-out backward, cosines in place) computes what autograd through the
+    per-layer twins computes: outputs, every parameter's gradient and the coordinates' gradient."""
+    from inrkit.stacked import StackedMembers, StackedSineMLP
+
+    torch.manual_seed(0)
+    nets = [inrkit.create_model("siren", in_features=2, out_features=3, hidden_features=16, hidden_layers=2)
+            for _ in range(3)]
+    fused, plain = StackedMembers.build(nets), StackedMembers.build(nets, fuse=False)
+    assert isinstance(fused.module.net, StackedSineMLP) and not isinstance(plain.module.net, StackedSineMLP)
+    assert fused.shapes == plain.shapes  # same parameter names: state(), keep() and .inrz export are unchanged
+    target = torch.rand(3, 50, 3)
+    grads = []
+    for stack in (fused, plain):
+        coords = (torch.rand(50, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1).requires_grad_()
+        out = stack.forward(coords, 3)
+        ((out - target) ** 2).mean((1, 2)).sum().backward()
+        grads.append([out.detach(), coords.grad] + [p.grad for p in stack.params.values()])
+    for got, want in zip(*grads):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6 * want.abs().max())
