@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import platform
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -129,10 +130,14 @@ def keep_freed_memory() -> bool:
     steps of SIREN 256x3 on a 256² crop, a third of the step. Raising the thresholds keeps the pages
     in the process: that fit runs 1.5x faster (benchmarks/results/malloc.md). Process-wide and not
     undone (glibc cannot report its old settings); the cost is up to TRIM_THRESHOLD of freed memory
-    the process keeps for its next tensors. Returns whether the settings took (glibc only).
+    the process keeps for its next tensors. A process started with glibc's own malloc settings
+    (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES) keeps them. Returns whether the
+    settings took (glibc only).
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
+    if any(os.environ.get(v) for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")):
+        return False  # the user chose
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):

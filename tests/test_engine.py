@@ -268,6 +268,7 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 def test_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> None:
     """glibc maps big blocks afresh each time by default; after `keep_freed_memory` it reuses them."""
+    import os
     import platform
     import subprocess
     import sys
@@ -277,9 +278,25 @@ def test_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> No
     pages = (64 << 20) // 4096
     faults = {}
     for mode in ("default", "kept"):
-        out = subprocess.run([sys.executable, "-c", FAULTS_CHILD, mode], capture_output=True, text=True, check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+        out = subprocess.run([sys.executable, "-c", FAULTS_CHILD, mode], capture_output=True, text=True, check=True,
+                             env=env)
         kept, count = out.stdout.split()
         faults[mode] = int(count)
         assert kept == str(mode == "kept")
     assert faults["default"] > 5 * pages  # each of the six allocations faults its pages in again
     assert faults["kept"] < 2.5 * pages  # the first one does (or two: measured 1.0-2.0 x pages)
+
+
+def test_a_users_own_malloc_settings_are_kept() -> None:
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "1048576"}
+    code = "from inrkit.engine import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"
