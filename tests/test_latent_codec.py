@@ -128,6 +128,26 @@ def test_rate_control_spends_a_larger_budget_on_quality(tmp_path) -> None:
     assert high.metrics["psnr"] > low.metrics["psnr"] + 1
 
 
+def test_an_over_budget_file_loses_the_fewest_latents_that_bring_it_within_budget() -> None:
+    """The dead zone thins out the smallest latents gradually (on the unrounded latents), instead of
+    zeroing every ±1 at once and handing back a fraction of the budget (as it did on rounded ones)."""
+    from inrkit.export.latent import _dead_zone, _fitting, pack, quantise_weights
+
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 32), indexing="ij")
+    target = torch.stack([x, y, 0.5 + 0.5 * torch.sin(9 * x * y)])[None]
+    net = LatentGrid(24, 32)
+    side_bits = 8 * sum(p.numel() for p in net.weights().values())
+    lam = train(net, target, 8.0, LatentRecipe(steps=60, bf16=False, lam=1e-4), side_bits)
+    latents = [z.detach() for z in net.latents]
+    rounded = [torch.round(z) for z in latents]
+    weights = quantise_weights(net, target, rounded, lam)
+    full, ones_gone = len(pack(net, rounded, weights)), len(pack(net, _dead_zone(rounded, 0.55), weights))
+    budget = (full + ones_gone) / 2  # between the rounded file and the one without its ±1s
+    data, zone = _fitting(net, latents, weights, budget, "img.png")
+    assert len(data) <= budget and len(data) > budget - 0.1 * (full - ones_gone) and 0 < zone < 0.5
+
+
 def test_compress_and_decompress_round_trip_through_the_cli(image, tmp_path) -> None:
     runner = CliRunner()
     out = tmp_path / "img.inrz"
