@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -266,15 +270,13 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
+glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                                reason="mallopt is glibc's")
+
+
+@glibc_only
 def test_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> None:
     """glibc maps big blocks afresh each time by default; after `keep_freed_memory` it reuses them."""
-    import os
-    import platform
-    import subprocess
-    import sys
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
     pages = (64 << 20) // 4096
     faults = {}
     for mode in ("default", "kept"):
@@ -288,14 +290,8 @@ def test_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages() -> No
     assert faults["kept"] < 2.5 * pages  # the first one does (or two: measured 1.0-2.0 x pages)
 
 
+@glibc_only
 def test_a_users_own_malloc_settings_are_kept() -> None:
-    import os
-    import platform
-    import subprocess
-    import sys
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
     env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "1048576"}
     code = "from inrkit.engine import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
