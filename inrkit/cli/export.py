@@ -50,7 +50,7 @@ def export(
                                                    show_default="the one the weights name, if still there")] = None,
     qat_steps: Annotated[int | None, typer.Option(min=0, max=MAX_INT, help="quantisation-aware fine-tuning steps "
                                                   "(per QAT run of a --max-loss/--target-bpp search)",
-                                                  show_default="0; 100 per run for a target")] = None,
+                                                  show_default="0; 300 per run for a target")] = None,
     qat_lr: Annotated[float | None, typer.Option(parser=positive, help="QAT learning rate",
                                                     show_default="recipe lr / 10")] = None,
     out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
@@ -61,6 +61,7 @@ def export(
     """Quantise and entropy-code fitted weights into one .inrz file; print its size, bpp and quality."""
     from ..export import compress, load
     from ..export.compress import check_inrz_name
+    from ..export.qat import STEPS as QAT_STEPS
     from ..export.search import search_compress
     from ..utils import resolve_device
 
@@ -82,7 +83,7 @@ def export(
                              buffer_bits=fixed_bits, signal=signal, qat_steps=qat_steps or 0, qat_lr=qat_lr)
         else:
             stats = search_compress(model, target, max_loss=max_loss, target_bpp=target_bpp, signal=signal,
-                                    qat_steps=100 if qat_steps is None else qat_steps, qat_lr=qat_lr)
+                                    qat_steps=QAT_STEPS if qat_steps is None else qat_steps, qat_lr=qat_lr)
     if json_:
         emit_json(stats.to_dict())
         return

@@ -4,6 +4,12 @@ Each trained parameter gets a `FakeQuant` parametrisation: the forward pass uses
 will be stored (pruned, quantised), the gradient flows to the float weight as if rounding were the
 identity. The steps reuse `fit.train_step` and the default sampler; data-dependent initialisation
 hooks are not called again, so the fitted model is only refined.
+
+The learning rate decays to 0 on a cosine over the run: with rounding in the loop the gradient never
+vanishes (each step nudges weights across rounding thresholds), so only a decaying rate lets them
+settle on the grid. On the demo's FINER fit (47.91 dB float) at 6 bits, 300 steps at a tenth of the
+recipe's rate ended at +3.56 dB loss at a constant rate and at -0.99 dB with the decay (the weights
+keep training, so the stored model can beat the float one); 100 decayed steps were too few (+3.65 dB).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from ..samplers import make_sampler
 from ..signals import Signal
 from ..utils import resolve_device, seed_everything
 from .quantize import FakeQuant, QuantSpec, prune_mask, real_view
+
+STEPS = 300  # default fine-tuning steps of a QAT run (see the module docstring)
 
 
 def _attach(model: nn.Module, spec: QuantSpec) -> list[tuple[nn.Module, str, torch.Tensor | None]]:
@@ -61,7 +69,8 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
         signal: the signal it was fitted to.
         spec: the quantisation the model will be stored with.
         steps: optimisation steps.
-        lr: learning rate (default: a tenth of the backbone's recipe for the signal kind).
+        lr: starting learning rate (default: a tenth of the backbone's recipe for the signal kind),
+            decaying to 0 on a cosine.
         seed: sampler seed.
         device: where to train (the model's own device when None).
         progress: show a progress task (None: unless inside `inrkit.progress.quiet()`).
@@ -79,11 +88,13 @@ def finetune_quantized(model: nn.Module, signal: Signal, spec: QuantSpec, steps:
     attached = _attach(model, spec)
     engine = build_engine(model, dev)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr * 0.1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
     bar = progress_display.task(f"QAT {model.model_info.name} {spec.bits or 'fp16'} bit", steps, progress=progress)
     try:
         with engine_settings():
             for step in range(steps):
                 loss = float(train_step(engine, optimizer, next(sampler), LOSSES[model.model_info.loss]))
+                schedule.step()
                 if not math.isfinite(loss):
                     raise FitDiverged(f"QAT loss became {loss} at step {step + 1}; try a lower QAT learning rate")
                 bar.advance(loss=loss)

@@ -23,6 +23,7 @@ from ..errors import ConfigError, ExportError
 from ..signals import Signal
 from .compress import CompressStats, check_inrz_name, measure, resolve_signal, write_atomic
 from .inrz import encode, tensor_roles
+from .qat import STEPS as QAT_STEPS
 from .quantize import QuantSpec
 
 WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
@@ -87,7 +88,7 @@ def _probe(model: nn.Module, spec: QuantSpec, signal: Signal, float_metrics: dic
 
 def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | None = None,
                     target_bpp: float | None = None, signal: Signal | str | Path | None = None,
-                    qat_steps: int = 100, qat_lr: float | None = None, max_qat_runs: int = 3,
+                    qat_steps: int = QAT_STEPS, qat_lr: float | None = None, max_qat_runs: int = 3,
                     seed: int = 0) -> CompressStats:
     """Store `model` at the smallest size within `max_loss` dB, or at the best PSNR within `target_bpp`.
 
