@@ -146,6 +146,12 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, TRIM_THRESHOLD))
 
 
+def flushing_denormals() -> bool:
+    """Whether this thread flushes float32 denormals to 0 (torch can set it but has no getter): a
+    denormal times 2 is still a denormal unless flushing is on."""
+    return (torch.tensor([1e-39]) * 2.0).item() == 0.0
+
+
 @contextlib.contextmanager
 def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iterator[None]:
     """TF32 matmuls, the thread count and CPU denormal flushing for the duration of a fit; glibc's
@@ -154,10 +160,10 @@ def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iter
     The caller's thread count and TF32 settings come back after. Denormals (float32 below 1.2e-38)
     are flushed to 0 while training: products of tiny activations and gradients in a matmul make
     them, CPUs compute them far slower, and no fit can see them (`benchmarks/results/denormals.md`).
-    torch cannot report whether the caller had flushing on, so it goes back to torch's default, off.
+    The caller's flushing comes back after too.
     """
     old_threads, old_tf32 = torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32
-    old_cudnn = torch.backends.cudnn.allow_tf32
+    old_cudnn, old_flush = torch.backends.cudnn.allow_tf32, flushing_denormals()
     try:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -167,7 +173,7 @@ def engine_settings(precision: str = "fp32", threads: int | None = None) -> Iter
         keep_freed_memory()
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(old_flush)
         torch.set_num_threads(old_threads)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old_tf32, old_cudnn
 

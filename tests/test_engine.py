@@ -129,6 +129,16 @@ def test_denormals_are_flushed_while_training_and_kept_after(image, monkeypatch:
     assert seen == [False, False] and _denormals_survive()
 
 
+def test_a_caller_that_flushes_denormals_still_flushes_after_a_fit(image) -> None:
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        _fit(small_siren(image), image)
+        assert not _denormals_survive()
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_writing_a_run_reuses_the_final_evaluation(image, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from inrkit.runs import write_run
 
