@@ -5,8 +5,8 @@ Each (signal, backbone) is fitted once (300 steps, seed 0; the demo with the aut
 cached under runs/weights_bits/ (not committed); then stored two ways:
 - "8 bit": plain 8-bit per-tensor post-training quantisation (the old default), and
 - "search": `search_compress(max_loss=0.1)` (widths, per-channel, per-layer widths, QAT runs of
-  300 steps, the learning rate decaying on a cosine, at most 3 times), the same call as
-  `inrkit export --max-loss 0.1`.
+  300 steps with the learning rate decaying on a cosine, at most 4 of them, bisecting the settings
+  that no smaller setting beats), the same call as `inrkit export --max-loss 0.1`.
 bits/param comes from the .inrz file size. Rows go to benchmarks/results/weights_bits.jsonl as each
 finishes (a re-run skips finished rows) and the table to benchmarks/results/weights_bits.md.
 

@@ -288,3 +288,17 @@ def test_allocated_widths_spend_bits_where_rounding_hurts(tiny, tmp_path) -> Non
     assert loss <= 0.3  # measured for real: sensitivities add up nearly independently
     assert stats.bytes < len(encode(model, QuantSpec(bits=16))[0])
     assert len(set(widths.values())) > 1  # not one width for all
+
+
+def test_the_search_bisects_only_settings_that_no_smaller_setting_beats() -> None:
+    from types import SimpleNamespace
+
+    from inrkit.export.search import Probe, _front
+
+    def probe(size: int, psnr: float) -> Probe:
+        stats = SimpleNamespace(bytes=size, float_metrics={"psnr": 40.0}, metrics={"psnr": psnr})
+        return Probe(spec=None, qat=False, stats=stats, model=None)
+
+    probes = [probe(300, 39.0), probe(100, 30.0), probe(200, 28.0), probe(400, 39.5), probe(250, 35.0)]
+    front = _front(probes)
+    assert [(p.stats.bytes, p.loss) for p in front] == [(100, 10.0), (250, 5.0), (300, 1.0), (400, 0.5)]
