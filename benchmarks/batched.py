@@ -7,6 +7,7 @@ load hits both alike. Crops are cut from ../shared/data images by path (nothing 
     python benchmarks/batched.py speed --repeats 2 --compile     # A at 64 and 256 members, B at 16: interleaved
     python benchmarks/batched.py speed --device cuda --members 64,512 --loop-members 8   # on a GPU
     python benchmarks/batched.py engines --threads 1             # stacked vs vmap per backbone (auto's pick)
+    python benchmarks/batched.py direct --members 64 --repeats 5  # SIREN's autograd-free step vs autograd
     python benchmarks/batched.py meta --threads 1            # learned init vs random, steps to 30 dB (5.5 min)
     python benchmarks/batched.py report                      # results/batched.json -> median tables
 """
@@ -69,6 +70,10 @@ def one(mode: str, setting: str, members: int, steps: int, device: str, threads:
     config = inrkit.FitConfig(steps=steps, device=device, compile=compile_, progress=False)
     # once per process, in either arm: torch imports its compiler with the first optimizer (~1 s on CPU)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    if mode == "batched-autograd":  # every step through autograd, as before the autograd-free SIREN step
+        from inrkit.stacked import StackedMembers
+
+        StackedMembers.find_body = lambda self, probe, members: None
     start, used = time.perf_counter(), None
     if mode.startswith("batched"):
         fitted = inrkit.fit_many(signals, factory, config, engine=engine)
@@ -176,6 +181,24 @@ def engines(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def direct(args: argparse.Namespace) -> list[dict]:
+    """Setting A at `--members`: fit_many with the autograd-free SIREN step against every step through
+    autograd, in interleaved child processes; medians of the training time."""
+    import statistics
+
+    rows = []
+    for rep in range(args.repeats):
+        for mode in ("batched-autograd", "batched"):
+            row = child(mode, "A", str(args.members[0]), str(args.steps), args.device, str(args.threads))
+            rows.append({**row, "rep": rep})
+            print(json.dumps(rows[-1]), flush=True)
+    arms = ("batched-autograd", "batched")
+    median = {m: statistics.median(r["train_s"] for r in rows if r["mode"] == m) for m in arms}
+    print(f"training s, median of {args.repeats}: autograd {median['batched-autograd']:.2f}, "
+          f"autograd-free {median['batched']:.2f} ({median['batched-autograd'] / median['batched']:.2f}x)")
+    return rows
+
+
 def meta(args: argparse.Namespace) -> dict:
     """Learn on DIV2K train crops, then fit held-back Kodak crops to 30 dB from random and learned inits."""
     import torch
@@ -214,7 +237,7 @@ def meta(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "engines", "meta", "one", "report"])
+    parser.add_argument("what", choices=["speed", "engines", "direct", "meta", "one", "report"])
     parser.add_argument("--models", type=lambda s: s.split(","),
                         default=["siren", "finer", "gauss", "spder", "wire", "relu_pe", "ffn", "fkan", "sl2a", "ngp"])
     parser.add_argument("rest", nargs="*")
@@ -227,6 +250,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", choices=["auto", "stacked", "vmap"])
     parser.add_argument("--loop-members", type=int, default=16, help="loop fits timed (per-member time is flat)")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--label", default="", help="suffix of the results key (keeps another machine's rows)")
     parser.add_argument("--train", type=int, default=128)
     parser.add_argument("--test", type=int, default=48, help="held-back Kodak crops (two per image)")
     parser.add_argument("--outer", type=int, default=150)
@@ -249,10 +273,12 @@ def main() -> None:
     store = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.what == "speed":
         ENGINE[:] = [args.engine]
-        store[f"speed_{args.device}_{args.engine}_threads{args.threads}"] = speed(args)
+        store[f"speed_{args.device}_{args.engine}_threads{args.threads}{args.label}"] = speed(args)
     elif args.what == "engines":
         fresh = {row["model"]: row for row in engines(args)}  # a re-run of some backbones keeps the others
         store["engines_cpu"] = [fresh.pop(r["model"], r) for r in store.get("engines_cpu", [])] + list(fresh.values())
+    elif args.what == "direct":
+        store[f"direct_{args.device}_threads{args.threads}{args.label}"] = direct(args)
     elif args.what == "meta":
         store["meta"] = meta(args)
     else:

@@ -47,6 +47,9 @@ class VmapMembers:
         shared = coords.dim() == 2
         return vmap(one, in_dims=(0, 0, None if shared else 0))(self.params, self.buffers, coords.view_as(coords))
 
+    def mse_step(self, coords: torch.Tensor, targets: torch.Tensor, members: int) -> None:
+        return None  # always through autograd
+
     def keep(self, index: torch.Tensor) -> dict[str, nn.Parameter]:
         self.params = {k: nn.Parameter(p.detach()[index]) for k, p in self.params.items()}
         self.buffers = {k: b[index] for k, b in self.buffers.items()}
@@ -131,11 +134,12 @@ def build_members(nets: Sequence[nn.Module], probe: torch.Tensor, engine: str = 
         stacked = StackedMembers.build(nets, fuse)
         if stacked is not None and _agrees(stacked, nets, probe):
             size = group or len(nets)
-            if size >= len(nets):
-                return Chunked([stacked], [len(nets)])
             cuts = range(0, len(nets), size)
-            return Chunked([StackedMembers.build(nets[a:a + size], fuse) for a in cuts],
-                           [len(nets[a:a + size]) for a in cuts])
+            parts = [stacked] if size >= len(nets) else [StackedMembers.build(nets[a:a + size], fuse) for a in cuts]
+            sizes = [len(nets[a:a + size]) for a in cuts]
+            for part, n in zip(parts, sizes):
+                part.find_body(probe, n)
+            return Chunked(parts, sizes)
         if engine == "stacked":
             raise ValueError(f"{type(nets[0]).__name__} cannot run stacked; use engine='vmap'")
     return Chunked([VmapMembers(nets)], [len(nets)])
@@ -202,9 +206,11 @@ class Stack:
         self.optimizer.zero_grad(set_to_none=True)
         out = []
         for a, b, part in self.engine.spans():  # groups, not members: a handful per step
-            losses = member_losses(part.forward(coords if coords.dim() == 2 else coords[a:b], b - a),
-                                   targets[a:b], loss)
-            losses.sum().backward()  # members are independent: each gets the gradient of its own loss
+            group_coords = coords if coords.dim() == 2 else coords[a:b]
+            losses = part.mse_step(group_coords, targets[a:b], b - a) if loss == "mse" else None
+            if losses is None:
+                losses = member_losses(part.forward(group_coords, b - a), targets[a:b], loss)
+                losses.sum().backward()  # members are independent: each gets the gradient of its own loss
             out.append(losses.detach())
         self.optimizer.step()
         return torch.cat(out)

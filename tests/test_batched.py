@@ -193,3 +193,35 @@ def test_stacked_siren_runs_as_one_node_with_autograds_gradients() -> None:
         grads.append([out.detach(), coords.grad] + [p.grad for p in stack.params.values()])
     for got, want in zip(*grads):
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-6 * want.abs().max())
+
+
+def test_a_siren_stack_trains_without_autograd_with_autograds_losses_and_gradients() -> None:
+    """`mse_step` (the fused body's MSE and gradients, no graph) gives what `member_losses` and backward
+    through the per-layer twins give; a module that does more than its SIREN body keeps autograd."""
+    from inrkit.members import member_losses
+    from inrkit.stacked import StackedMembers
+
+    torch.manual_seed(0)
+    nets = [inrkit.create_model("siren", in_features=2, out_features=3, hidden_features=16, hidden_layers=2)
+            for _ in range(3)]
+    coords, target = torch.rand(50, 2) * 2 - 1, torch.rand(3, 50, 3)
+    fused, plain = StackedMembers.build(nets), StackedMembers.build(nets, fuse=False)
+    fused.find_body(coords, 3)
+    plain.find_body(coords, 3)
+    assert plain.mse_step(coords, target, 3) is None  # no fused body: the caller runs autograd
+    losses = fused.mse_step(coords, target, 3)
+    want = member_losses(plain.forward(coords, 3), target, "mse")
+    want.sum().backward()
+    assert torch.allclose(losses, want.detach(), rtol=1e-5)
+    for got, ref in zip(fused.params.values(), plain.params.values()):
+        assert torch.allclose(got.grad, ref.grad, rtol=1e-4, atol=1e-6 * ref.grad.abs().max())
+
+    class Shifted(type(nets[0])):  # the body's output is not the module's
+        def forward(self, coords: torch.Tensor) -> torch.Tensor:
+            return super().forward(coords) + 1
+
+    for net in nets:
+        net.__class__ = Shifted
+    shifted = StackedMembers.build(nets)
+    shifted.find_body(coords, 3)
+    assert shifted.mse_step(coords, target, 3) is None
