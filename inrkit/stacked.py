@@ -160,13 +160,15 @@ def _sine_backward(saved: tuple[Sequence[torch.Tensor], ...], omegas: tuple[floa
     inputs, pre, weights = saved
     n, grads = len(omegas), []
     for layer in range(n, -1, -1):
-        scale = 1.0 if layer == n else omegas[layer]
         if layer < n:  # through the sine: d sin(z) = cos(z) dz, in the buffer z was saved in
             grad = torch.cos(pre[layer], out=pre[layer]).mul_(grad)
-        grads[:0] = [_weight_grad(grad, inputs[layer]).mul_(scale),
-                     grad.sum(1, keepdim=True).mul_(scale)]
-        if layer > 0 or input_grad:
-            grad = torch.bmm(grad, weights[layer] * scale)
+        # `grad` is the gradient of z = omega (W a + b) times omega: the weight, bias and input gradients all
+        # carry that omega, so the layer above folded it into its small weight product
+        grads[:0] = [_weight_grad(grad, inputs[layer]), grad.sum(1, keepdim=True)]
+        if layer > 0:
+            grad = torch.bmm(grad, weights[layer] * omegas[layer - 1])
+        elif input_grad:
+            grad = torch.bmm(grad, weights[layer])
     return (grad if input_grad else None), grads
 
 
