@@ -302,3 +302,27 @@ def test_the_search_bisects_only_settings_that_no_smaller_setting_beats() -> Non
     probes = [probe(300, 39.0), probe(100, 30.0), probe(200, 28.0), probe(400, 39.5), probe(250, 35.0)]
     front = _front(probes)
     assert [(p.stats.bytes, p.loss) for p in front] == [(100, 10.0), (250, 5.0), (300, 1.0), (400, 0.5)]
+
+
+def test_the_bpp_search_fine_tunes_only_settings_that_no_smaller_setting_beats(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from inrkit.export import search
+
+    def probe(size: int, psnr: float, qat: bool = False) -> search.Probe:
+        stats = SimpleNamespace(bytes=size, bpp=size / 100, float_metrics={"psnr": 40.0}, metrics={"psnr": psnr})
+        return search.Probe(spec=size, qat=qat, stats=stats, model=None)
+
+    # 290 is larger than 280 but rounds worse: no fine-tuning run for it; 500 is over the 3 bpp target
+    monkeypatch.setattr(search, "_ptq", lambda model, prune, run: [probe(280, 36.0), probe(500, 39.0)])
+    monkeypatch.setattr(search, "_allocated", lambda model, rises, run: [probe(290, 33.0), probe(200, 30.0)])
+    tuned = []
+
+    def fine_tune(model, spec, qat_steps, **run):
+        tuned.append(spec)
+        return probe(spec, 37.0 + spec / 1000, qat=True)
+
+    monkeypatch.setattr(search, "_probe", fine_tune)
+    best = search._best_under(None, 3.0, qat_steps=10, max_runs=2, run={})
+    assert tuned == [280, 200]
+    assert (best.stats.bytes, best.qat) == (280, True)

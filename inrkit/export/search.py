@@ -216,11 +216,10 @@ def _best_under(model: nn.Module, target_bpp: float, qat_steps: int, max_runs: i
     if not under:
         raise ExportError(f"{target_bpp:g} bpp is below the smallest file this model can be stored in; nearest: "
                           f"{probes[0].describe()} (fit a smaller model)")
-    # the settings nearest the target first: QAT recovers most where rounding costs most
-    ranked = sorted(under, key=lambda pr: -pr.stats.metrics["psnr"])
-    best = ranked[0]
-    by_size = sorted(under, key=lambda pr: -pr.stats.bytes)
-    for candidate in by_size[:max_runs] if qat_steps > 0 else []:
+    best = max(under, key=lambda pr: pr.stats.metrics["psnr"])
+    # QAT for the largest settings that no smaller one beats, nearest the target first: a larger file that
+    # rounds worse than a smaller one spends a run for nothing (see `_front`)
+    for candidate in _front(under)[::-1][:max_runs] if qat_steps > 0 else []:
         tuned = _probe(model, candidate.spec, qat_steps=qat_steps, **run)
         if tuned.stats.bpp <= target_bpp and tuned.stats.metrics["psnr"] > best.stats.metrics["psnr"]:
             best = tuned
