@@ -92,6 +92,8 @@ def table(rows: list[dict]) -> str:
         setting += (" per channel" if spec["per_channel"] else "") + (f" (other tensors {span})" if span else "")
         met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
         lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
+    lines += ["", "Where WIRE's bits go (per-tensor sensitivity, faint units, coding the update from the seeded",
+              "init): `benchmarks/results/wire_bits.md`, made by `.venv/bin/python benchmarks/wire_bits.py`."]
     return "\n".join(lines) + "\n"
 
 
