@@ -48,6 +48,37 @@ def test_round_trip_is_exact_and_size_is_the_file_size(tiny, tmp_path) -> None:
     assert render(decoded).shape == (16, 16, 3) and decoded.signal_info.shape == (16, 16)
 
 
+def test_weights_stored_as_changes_from_their_seeded_init_decode_the_same_from_a_smaller_file(tiny, tmp_path) -> None:
+    """A model built right after torch.manual_seed(5), then fitted: coded as changes from that init its
+    file is smaller and decodes to the same numbers; another seed's init does not help, and is not used,
+    nor is the right one where the header's record of it costs more than it saves (`tiny`, 643 numbers)."""
+    sig, small = tiny
+    torch.manual_seed(5)
+    model = fit(create_model("siren", signal=sig, hidden_features=64, hidden_layers=2), sig,
+                FitConfig(steps=20, device="cpu", progress=False)).model
+    plain = compress(model, tmp_path / "plain.inrz", bits=8, signal=sig)
+    moved = compress(model, tmp_path / "moved.inrz", bits=8, signal=sig, origin_seed=5)
+    other = compress(model, tmp_path / "other.inrz", bits=8, signal=sig, origin_seed=6)
+    assert moved.origin["seed"] == 5 and moved.origin["tensors"] >= 3 and moved.bytes < 0.9 * plain.bytes
+    assert other.origin is None and other.bytes == plain.bytes
+    assert compress(small, tmp_path / "small.inrz", bits=8, origin_seed=0).origin is None
+    for a, b in zip(decompress(tmp_path / "plain.inrz").state_dict().values(),
+                    decompress(tmp_path / "moved.inrz").state_dict().values()):
+        assert torch.equal(a, b)
+    assert moved.metrics == plain.metrics
+
+
+def test_a_torch_that_draws_another_init_for_the_seed_gets_one_clear_error(tmp_path, monkeypatch) -> None:
+    import inrkit.export.inrz as inrz
+
+    torch.manual_seed(0)
+    model = create_model("siren", 2, 3, hidden_features=32)
+    assert compress(model, tmp_path / "m.inrz", bits=8, origin_seed=0).origin is not None
+    monkeypatch.setattr(inrz, "init_crc", lambda state: 12345)  # as if this PyTorch's generator drew other numbers
+    with pytest.raises(ExportError, match=r"m\.inrz: .*seed 0 draws, and this PyTorch .* draws other numbers"):
+        decompress(tmp_path / "m.inrz")
+
+
 def test_every_writer_refuses_a_name_that_is_not_inrz_before_any_work(tiny, tmp_path) -> None:
     from inrkit import ConfigError
     from inrkit.codec import encode_image as code_with
@@ -145,6 +176,7 @@ def test_cli_export_then_decode(tmp_path, sample_image) -> None:
     result = runner.invoke(app, ["export", str(run), "--bits", "10", "--per-channel", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"{out.stat().st_size:,}" in result.output
+    assert "changes from the init of seed 0" in result.output  # the run's --seed, from its metrics.json
     result = runner.invoke(app, ["decode", str(out), "--out", str(tmp_path / "x.png"), "--scale", "2"])
     assert result.exit_code == 0, result.output
     import imageio.v3 as iio

@@ -57,6 +57,18 @@ def _with_header(data: bytes, header: dict) -> bytes:
     return PREFIX.pack(b"INRZ", version, len(head), len(payload), zlib.crc32(head + payload)) + head + payload
 
 
+def test_a_tensor_coded_as_a_change_from_an_init_the_header_does_not_name_is_refused():
+    torch.manual_seed(7)
+    model = create_model("siren", signal=INFO, hidden_features=8, hidden_layers=1)
+    data, _ = encode(model, QuantSpec(8), origin_seed=7)
+    _, _, head_len, _, _ = PREFIX.unpack_from(data)
+    header = json.loads(_inflate(data[PREFIX.size:PREFIX.size + head_len]))
+    assert header["origin"]["seed"] == 7 and header["tensors"][0][0] == "qu"
+    del header["origin"]
+    with pytest.raises(ExportError, match=r"x\.inrz: tensors\[0\] .*does not name \(no origin\)"):
+        decode(_with_header(data, header), "x.inrz")
+
+
 @pytest.mark.parametrize("bits", [1, 7, 9, 16])
 def test_a_tensor_bit_width_that_disagrees_with_the_payload_is_refused(bits):
     data, header = _inrz(8)

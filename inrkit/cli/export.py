@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,9 @@ def export(
                                                   show_default="0; 300 per run for a target")] = None,
     qat_lr: Annotated[float | None, typer.Option(parser=positive, help="QAT learning rate",
                                                     show_default="recipe lr / 10")] = None,
+    origin_seed: Annotated[int | None, typer.Option(min=0, max=MAX_INT, help="the seed the fit drew its initial "
+                                                    "weights with: weights are stored as their change from them "
+                                                    "where that is smaller", show_default="the run's --seed")] = None,
     out: Annotated[Path | None, typer.Option(help="the .inrz file", show_default="next to the weights")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP + " (where QAT runs)")] = "auto",
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
@@ -77,13 +81,16 @@ def export(
     label = (f"loss{max_loss:g}dB" if max_loss is not None else f"{target_bpp:g}bpp" if target_bpp is not None
              else f"{bits or 8}bit{'-pc' if per_channel else ''}")
     target = out or folder / f"model-{label}.inrz"
+    origin_seed = _run_seed(folder) if origin_seed is None else origin_seed
     with progress.quiet(quiet):
         if max_loss is None and target_bpp is None:
             stats = compress(model, target, weight_bits, per_channel=per_channel, prune=prune,
-                             buffer_bits=fixed_bits, signal=signal, qat_steps=qat_steps or 0, qat_lr=qat_lr)
+                             buffer_bits=fixed_bits, signal=signal, qat_steps=qat_steps or 0, qat_lr=qat_lr,
+                             origin_seed=origin_seed)
         else:
             stats = search_compress(model, target, max_loss=max_loss, target_bpp=target_bpp, signal=signal,
-                                    qat_steps=QAT_STEPS if qat_steps is None else qat_steps, qat_lr=qat_lr)
+                                    qat_steps=QAT_STEPS if qat_steps is None else qat_steps, qat_lr=qat_lr,
+                                    origin_seed=origin_seed)
     if json_:
         emit_json(stats.to_dict())
         return
@@ -92,6 +99,8 @@ def export(
             "bpp (bits / sample)": f"{stats.bpp:.4f}" if stats.bpp is not None else "n/a",
             "coders": ", ".join(f"{k}×{v}" for k, v in sorted(stats.coders.items())),
             "setting": _setting(stats.spec)}
+    if stats.origin:
+        rows["stored as"] = f"changes from the init of seed {stats.origin['seed']} ({stats.origin['tensors']} tensors)"
     for key, value in stats.metrics.items():
         if isinstance(value, float):
             before = stats.float_metrics.get(key)
@@ -99,6 +108,15 @@ def export(
     if not stats.metrics:
         rows["quality"] = "not measured: pass --signal"
     _print(rows, title="compressed")
+
+
+def _run_seed(folder: Path) -> int | None:
+    """The seed a run folder's fit drew its model with (metrics.json), or None for weights outside a run."""
+    try:
+        seed = json.loads((folder / "metrics.json").read_text()).get("seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None
 
 
 def _setting(spec: dict) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 from ..fit import probe_mse
 from ..signals import Signal
 from .inrz import encode_float, tensor_roles
+from .origin import seeded_init, start_of
 from .quantize import QuantSpec, real_view
 
 WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
@@ -27,10 +28,12 @@ Table = dict[str, dict[int, tuple[float, int]]]
 """tensor name -> width -> (MSE increase when only this tensor is stored at that width, coded bytes)."""
 
 
-def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool,
-                      widths: tuple[int, ...] = WIDTHS) -> tuple[float, Table]:
-    """The float model's MSE and, per trained tensor and width, the MSE it adds and the bytes it costs."""
+def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool, widths: tuple[int, ...] = WIDTHS,
+                      origin_seed: int | None = None) -> tuple[float, Table]:
+    """The float model's MSE and, per trained tensor and width, the MSE it adds and the bytes it costs
+    (coded as the change from the init `origin_seed` draws where that is smaller, as `encode` does)."""
     roles = tensor_roles(model)
+    init = seeded_init(model, origin_seed) if origin_seed is not None else {}
     params = dict(model.named_parameters())
     base = probe_mse(model, signal, None, CHUNK)
     table: Table = {}
@@ -39,10 +42,11 @@ def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool,
             continue
         original = p.detach().clone()
         real = real_view(original)
+        origin = start_of(init, name, original)
         table[name] = {}
         try:
             for bits in widths:
-                _, block, values = encode_float(real, bits, per_channel)
+                _, block, values = encode_float(real, bits, per_channel, origin)
                 with torch.no_grad():
                     p.copy_(torch.view_as_complex(values.contiguous()) if p.is_complex() else values)
                 table[name][bits] = (probe_mse(model, signal, None, CHUNK) - base, len(block))

@@ -35,6 +35,7 @@ class CompressStats:
         metrics: the stored (quantised) model's metrics against the signal, when one was given.
         float_metrics: the float model's metrics against the same signal (before QAT, if any).
         coders: how many tensors each entropy coder won.
+        origin: {"seed", "tensors"} when weights are stored as changes from the seeded init, else None.
     """
 
     path: str
@@ -47,6 +48,7 @@ class CompressStats:
     metrics: dict[str, Any] = field(default_factory=dict)
     float_metrics: dict[str, Any] = field(default_factory=dict)
     coders: dict[str, int] = field(default_factory=dict)
+    origin: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +83,8 @@ def resolve_signal(model: nn.Module, signal: Signal | str | Path | None) -> Sign
 
 def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_channel: bool = False,
              prune: float = 0.0, buffer_bits: int | None = 16, signal: Signal | str | Path | None = None,
-             qat_steps: int = 0, qat_lr: float | None = None, seed: int = 0) -> CompressStats:
+             qat_steps: int = 0, qat_lr: float | None = None, seed: int = 0,
+             origin_seed: int | None = None) -> CompressStats:
     """Quantise, entropy-code and write `model` as one .inrz file.
 
     Args:
@@ -95,6 +98,8 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
         qat_steps: quantisation-aware fine-tuning steps (straight-through rounding) before storing.
         qat_lr: QAT learning rate (default: a tenth of the backbone's recipe).
         seed: seed of the QAT sampler.
+        origin_seed: the seed the model's initialisation was drawn with, if known (`inrkit fit --seed`):
+            weights are coded as their change from it where that is smaller; the same stored values.
 
     Example:
         >>> import tempfile
@@ -120,7 +125,7 @@ def compress(model: nn.Module, path: str | Path, bits: int | None = 8, *, per_ch
         from .qat import finetune_quantized
 
         model = finetune_quantized(model, target, spec, qat_steps, lr=qat_lr, seed=seed)
-    data, _ = encode(model, spec)
+    data, _ = encode(model, spec, origin_seed)
     stats = measure(model, data, spec, target, str(path))
     write_atomic(path, data)
     stats.float_metrics = float_metrics
@@ -137,12 +142,14 @@ def measure(model: nn.Module, data: bytes, spec: QuantSpec, target: Signal | Non
     metrics = evaluate(stored, target) if target is not None else {}
     samples = num_samples(getattr(model, "signal_info", None))
     params = count_params(model)
-    coders: dict[str, int] = {}
-    for entry in parse(data)[0]["tensors"]:
+    header, coders = parse(data)[0], {}
+    for entry in header["tensors"]:
         coders[entry[1]] = coders.get(entry[1], 0) + 1
+    moved = sum(entry[0] == "qu" for entry in header["tensors"])
+    origin = {"seed": header["origin"]["seed"], "tensors": moved} if moved else None
     size = len(data)
     return CompressStats(path, size, params, size * 8 / max(params, 1), samples,
-                         size * 8 / samples if samples else None, asdict(spec), metrics, {}, coders)
+                         size * 8 / samples if samples else None, asdict(spec), metrics, {}, coders, origin)
 
 
 def check_inrz_name(path: str | Path) -> None:

@@ -29,7 +29,8 @@ from ..errors import ExportError
 from ..limits import max_params
 from . import schema
 from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
-from .inrz_header import Entry, check_quant, check_table
+from .inrz_header import Entry, check_origin, check_quant, check_table
+from .origin import change, init_crc, seeded, seeded_init, start_of
 from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
 
 MAGIC = b"INRZ"
@@ -76,17 +77,27 @@ def tensor_roles(model: nn.Module) -> dict[str, str]:
     return roles
 
 
-def encode_float(real: torch.Tensor, bits: int | None, per_channel: bool) -> tuple[list, bytes, torch.Tensor]:
-    """Quantise and code one real float tensor; returns its table entry, block and the decoded values."""
+def encode_float(real: torch.Tensor, bits: int | None, per_channel: bool,
+                 origin: torch.Tensor | None = None) -> tuple[list, bytes, torch.Tensor]:
+    """Quantise and code one real float tensor; returns its table entry, block and the decoded values.
+
+    `origin`: the tensor's seeded initial value (real view); its integers on the same grid are
+    subtracted ("qu" mode, `origin.change`) when that codes smaller. The decoded values do not change.
+    """
     if bits is None:
         coder, block = encode_bytes(real.half().numpy().tobytes())
         return ["f16", coder, 16, 0], block, real.half().float()
     per_channel = per_channel and real.dim() > 1
     scale, zero = affine_params(real, bits, per_channel)
     q = quantize(real, scale, zero, bits, per_channel)
-    coder, coded = encode_symbols(q.numpy().ravel(), bits)
+    mode, (coder, coded) = "q", encode_symbols(q.numpy().ravel(), bits)
+    if origin is not None:
+        q0 = quantize(origin.float(), scale, zero, bits, per_channel)
+        moved = encode_symbols(change(q, q0, bits).numpy().ravel(), bits)
+        if len(moved[1]) < len(coded):
+            mode, (coder, coded) = "qu", moved
     side = scale.numpy().astype("<f4").tobytes() + zero.numpy().astype("<u2").tobytes()
-    return ["q", coder, bits, int(per_channel)], side + coded, dequantize(q, scale, zero, per_channel)
+    return [mode, coder, bits, int(per_channel)], side + coded, dequantize(q, scale, zero, per_channel)
 
 
 def check_finite(model: nn.Module) -> None:
@@ -107,11 +118,13 @@ def check_finite(model: nn.Module) -> None:
                               "refit it before exporting")
 
 
-def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Tensor]]:
+def encode(model: nn.Module, spec: QuantSpec, origin_seed: int | None = None) -> tuple[bytes, dict[str, torch.Tensor]]:
     """The .inrz bytes of `model`, and the state dict the decoder will rebuild (for exact comparisons).
 
     The tensor table holds [mode, coder, bits, per_channel, bytes] per state-dict entry, in order;
-    names and shapes come from the model the header's constructor arguments rebuild.
+    names and shapes come from the model the header's constructor arguments rebuild. `origin_seed`:
+    the seed the model's initialisation was drawn with (`inrkit fit --seed`); weights whose change
+    from it codes smaller are stored that way (`origin`), the header then records the seed.
 
     Example:
         >>> from inrkit import create_model
@@ -122,6 +135,7 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
     """
     check_finite(model)
     roles = tensor_roles(model)
+    init = seeded_init(model, origin_seed) if origin_seed is not None else {}
     table, blocks, state = [], [], {}
     for name, t in model.state_dict().items():
         t = t.detach().cpu()
@@ -133,7 +147,8 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
             if roles[name] == "weight" and spec.prune > 0 and t.dim() > 1:
                 real = real * prune_mask(real, spec.prune)
             bits = spec.bits_for(name) if roles[name] == "weight" else spec.buffer_bits
-            entry, block, values = encode_float(real, bits, spec.per_channel and roles[name] == "weight")
+            origin = start_of(init, name, t) if roles[name] == "weight" else None
+            entry, block, values = encode_float(real, bits, spec.per_channel and roles[name] == "weight", origin)
             if t.is_complex():
                 values = torch.view_as_complex(values.contiguous())
             decoded = values.to(t.dtype)
@@ -148,10 +163,16 @@ def encode(model: nn.Module, spec: QuantSpec) -> tuple[bytes, dict[str, torch.Te
                         # per-tensor widths (bit allocation) so the decoder can check each entry's bits
                         **({"layer_bits": dict(spec.layer_bits)} if getattr(spec, "layer_bits", ()) else {})},
               "tensors": table}
+    if any(entry[0] == "qu" for entry in table):
+        header["origin"] = {"seed": origin_seed, "crc": init_crc(init)}
     head = _deflate(json.dumps(header, separators=(",", ":")).encode())
     payload = b"".join(blocks)
     crc = zlib.crc32(head + payload)
-    return PREFIX.pack(MAGIC, VERSION, len(head), len(payload), crc) + head + payload, state
+    data = PREFIX.pack(MAGIC, VERSION, len(head), len(payload), crc) + head + payload
+    if "origin" in header:  # the origin's header entry can cost a tiny model more than its changes save
+        plain, _ = encode(model, spec)
+        data = plain if len(plain) <= len(data) else data
+    return data, state
 
 
 def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
@@ -193,7 +214,7 @@ def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tens
     if entry.mode == "f16":
         raw = decode_bytes(entry.coder, block, 2 * count)
         values = torch.from_numpy(np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(real_shape))
-    else:
+    else:  # "q", or "qu": integers coded as their change from `like`'s (the seeded init's) on the same grid
         rows = real_shape[0] if entry.per_channel else 1
         if len(block) < 6 * rows:
             raise ExportError(f"block of {len(block)} bytes is shorter than its {rows} scales and zero points")
@@ -201,8 +222,10 @@ def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tens
         zero = torch.from_numpy(np.frombuffer(block, dtype="<u2", count=rows, offset=4 * rows).astype(np.int64))
         if not bool(torch.isfinite(scale).all() and (scale > 0).all()) or bool((zero >= 1 << entry.bits).any()):
             raise ExportError(f"scales or zero points out of range for {entry.bits} bits")
-        q = decode_symbols(entry.coder, block[6 * rows:], entry.bits, count)
-        values = dequantize(torch.from_numpy(q).reshape(real_shape), scale, zero, entry.per_channel)
+        q = torch.from_numpy(decode_symbols(entry.coder, block[6 * rows:], entry.bits, count)).reshape(real_shape)
+        if entry.mode == "qu":
+            q = change(q, quantize(real_view(like), scale, zero, entry.bits, entry.per_channel), entry.bits, undo=True)
+        values = dequantize(q, scale, zero, entry.per_channel)
     if not bool(torch.isfinite(values).all()):
         raise ExportError("holds NaN or infinite values")
     values = torch.view_as_complex(values.contiguous()) if like.is_complex() else values
@@ -229,9 +252,16 @@ def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
     header, payload = parse(data, source)
     model_info, signal_info = schema.check_record(header, source)
     quant = check_quant(header.get("quant"), source)
-    model = schema.build(model_info, signal_info, source)
+    origin = check_origin(header.get("origin"), source)
+    with seeded(origin["seed"] if origin else None):  # then the model starts as the init the weights moved from
+        model = schema.build(model_info, signal_info, source)
     like = {name: t.detach().cpu() for name, t in model.state_dict().items()}
-    entries = check_table(header.get("tensors"), like, tensor_roles(model), quant, len(payload), source)
+    if origin and init_crc(like) != origin["crc"]:
+        raise ExportError(f"{source}: its weights are stored as changes from the initialisation seed "
+                          f"{origin['seed']} draws, and this PyTorch ({torch.__version__}) draws other numbers for "
+                          "it; decode it with the PyTorch that wrote it")
+    entries = check_table(header.get("tensors"), like, tensor_roles(model), quant, len(payload), source,
+                          origin=origin is not None)
     state, pos = {}, 0
     for i, (entry, name) in enumerate(zip(entries, like)):
         try:

@@ -18,7 +18,8 @@ import torch
 from .entropy import BYTE_CODERS, CODERS
 from .schema import fail, integer, mapping, number, short, text
 
-MODES = {"raw": BYTE_CODERS, "f16": BYTE_CODERS, "q": CODERS}  # mode -> coders it may use
+# mode -> coders it may use; "qu": quantised, coded as the change from the seeded init (`origin`)
+MODES = {"raw": BYTE_CODERS, "f16": BYTE_CODERS, "q": CODERS, "qu": CODERS}
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,24 @@ def expected_entry(name: str, like: torch.Tensor, role: str, quant: Quant) -> tu
     return "q", bits, quant.per_channel and role == "weight" and real_dims > 1
 
 
+def check_origin(value: Any, source: str) -> dict[str, int] | None:
+    """The header's optional `origin`: {"seed": the init's seed, "crc": CRC32 of the init's tensors}.
+
+    Example:
+        >>> check_origin({"seed": -1, "crc": 0}, "f")
+        Traceback (most recent call last):
+        ...
+        inrkit.errors.ExportError: f: origin.seed: must be from 0 to ..., got -1
+    """
+    if value is None:
+        return None
+    value = mapping(value, source, "origin")
+    return {"seed": integer(value.get("seed"), source, "origin.seed"),
+            "crc": integer(value.get("crc"), source, "origin.crc", 0, 2**32 - 1)}
+
+
 def check_table(value: Any, state: dict[str, torch.Tensor], roles: dict[str, str], quant: Quant,
-                payload: int, source: str) -> list[Entry]:
+                payload: int, source: str, origin: bool = False) -> list[Entry]:
     """The tensor table, one entry per state-dict tensor, each as the encoder writes it; lengths sum to the payload.
 
     Example:
@@ -113,6 +130,11 @@ means q, 8 bits, per_channel 0
     for i, (item, (name, like)) in enumerate(zip(value, state.items())):
         entry = _entry(item, source, f"tensors[{i}] ({name})", payload)
         mode, bits, per_channel = expected_entry(name, like, roles[name], quant)
+        if entry.mode == "qu" and mode == "q" and roles[name] == "weight":
+            if not origin:
+                raise fail(source, f"tensors[{i}] ({name})", "is coded as a change from an initialisation the "
+                           "header does not name (no origin)")
+            mode = "qu"
         if (entry.mode, entry.bits, entry.per_channel) != (mode, bits, per_channel):
             raise fail(source, f"tensors[{i}] ({name})",
                        f"declares {entry.mode}, {entry.bits} bits, per_channel {int(entry.per_channel)}; "

@@ -76,11 +76,11 @@ def layer_spec(model: nn.Module, bits: int, per_channel: bool, prune: float = 0.
 
 
 def _probe(model: nn.Module, spec: QuantSpec, signal: Signal, float_metrics: dict, qat_steps: int,
-           qat_lr: float | None, seed: int) -> Probe:
+           qat_lr: float | None, seed: int, origin_seed: int | None = None) -> Probe:
     stored = model
     if qat_steps > 0:
         stored = finetune_quantized(model, signal, spec, qat_steps, lr=qat_lr, seed=seed)
-    data, _ = encode(stored, spec)
+    data, _ = encode(stored, spec, origin_seed)
     stats = measure(stored, data, spec, signal)
     stats.float_metrics = float_metrics
     return Probe(spec, qat_steps > 0, stats, stored)
@@ -89,7 +89,7 @@ def _probe(model: nn.Module, spec: QuantSpec, signal: Signal, float_metrics: dic
 def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | None = None,
                     target_bpp: float | None = None, signal: Signal | str | Path | None = None,
                     qat_steps: int = QAT_STEPS, qat_lr: float | None = None, max_qat_runs: int = 4,
-                    seed: int = 0) -> CompressStats:
+                    seed: int = 0, origin_seed: int | None = None) -> CompressStats:
     """Store `model` at the smallest size within `max_loss` dB, or at the best PSNR within `target_bpp`.
 
     Args:
@@ -102,6 +102,8 @@ def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | Non
         qat_lr: QAT learning rate (default: a tenth of the recipe's).
         max_qat_runs: at most this many QAT runs.
         seed: QAT sampler seed.
+        origin_seed: the seed the model's initialisation was drawn with, if known (`inrkit fit --seed`):
+            weights are coded as their change from it where that is smaller (`origin`).
 
     Returns:
         The stats of the written file; `spec` says which knobs won.
@@ -126,12 +128,12 @@ def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | Non
     float_metrics = evaluate(model, target)
     if "psnr" not in float_metrics:
         raise ConfigError(f"targets are measured in PSNR, which {target.kind} signals do not have; use --bits")
-    run = dict(signal=target, float_metrics=float_metrics, qat_lr=qat_lr, seed=seed)
+    run = dict(signal=target, float_metrics=float_metrics, qat_lr=qat_lr, seed=seed, origin_seed=origin_seed)
     if max_loss is not None:
         best = _smallest_within(model, max_loss, qat_steps, max_qat_runs, run)
     else:
         best = _best_under(model, target_bpp, qat_steps, max_qat_runs, run)
-    data, _ = encode(best.model, best.spec)
+    data, _ = encode(best.model, best.spec, origin_seed)
     write_atomic(path, data)
     best.stats.path = str(path)
     return best.stats
@@ -158,7 +160,7 @@ def _allocated(model: nn.Module, mse_rises: tuple[float, ...], run: dict) -> lis
 
     probes = []
     for per_channel in (False, True):
-        base, table = sensitivity_table(model, run["signal"], per_channel)
+        base, table = sensitivity_table(model, run["signal"], per_channel, origin_seed=run["origin_seed"])
         specs = {allocated_spec(allocate(table, base * rise), per_channel) for rise in mse_rises}
         probes += [_probe(model, spec, qat_steps=0, **run) for spec in specs]
     return probes
