@@ -4,9 +4,10 @@ Each (signal, backbone) is fitted once (300 steps, seed 0; the demo with the aut
 `make demo` does, the Kodak crop with `--recipe fast` where one exists) and
 cached under runs/weights_bits/ (not committed); then stored two ways:
 - "8 bit": plain 8-bit per-tensor post-training quantisation (the old default), and
-- "search": `search_compress(max_loss=0.1)` (widths, per-channel, per-layer widths, QAT runs of
-  300 steps with the learning rate decaying on a cosine, at most 4 of them, bisecting the settings
-  that no smaller setting beats), the same call as `inrkit export --max-loss 0.1`.
+- "search": `search_compress(max_loss=0.1, origin_seed=0)` (widths, per-channel, per-layer widths, QAT
+  runs of 300 steps with the learning rate decaying on a cosine, at most 4 of them, bisecting the
+  settings that no smaller setting beats; weights coded as their change from the seed-0 init where
+  that is smaller), the same call as `inrkit export --max-loss 0.1` on a run fitted with --seed 0.
 bits/param comes from the .inrz file size. Rows go to benchmarks/results/weights_bits.jsonl as each
 finishes (a re-run skips finished rows) and the table to benchmarks/results/weights_bits.md.
 
@@ -36,6 +37,8 @@ SIGNALS = {"demo": (ROOT / "data" / "astronaut.png", {}, "authors"), "kodak": (K
 FIRST = ("siren", "ffn", "wire", "finer", "spder")
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "runs" / "weights_bits"
+SEED = 0
+BEFORE = RESULTS / "weights_bits_no_origin.jsonl"  # the same search before weights were coded as changes from the init
 
 
 def fitted(signal_name: str, model_name: str):
@@ -45,10 +48,10 @@ def fitted(signal_name: str, model_name: str):
     weights = CACHE / f"{signal_name}-{model_name}.safetensors"
     if weights.exists():
         return signal, load(weights), None
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)  # the init the search's files code the weights' changes from
     start = time.perf_counter()
     model = create_model(model_name, signal=signal, recipe=recipe)
-    result = fit(model, signal, FitConfig(steps=300, seed=0, device="cpu", progress=False))
+    result = fit(model, signal, FitConfig(steps=300, seed=SEED, device="cpu", progress=False))
     save(result.model, weights)
     return signal, result.model, time.perf_counter() - start
 
@@ -62,12 +65,20 @@ def row(signal_name: str, model_name: str, qat_lr: float | None = None) -> dict:
              "8bit": {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}}
     start = time.perf_counter()
     try:
-        found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal, qat_lr=qat_lr)
+        found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal, qat_lr=qat_lr,
+                                origin_seed=SEED)
         entry["search"] = {"bits_per_param": found.bits_per_param, "psnr": found.metrics["psnr"],
-                           "spec": found.spec, "seconds": time.perf_counter() - start, "qat_lr": qat_lr}
+                           "spec": found.spec, "seconds": time.perf_counter() - start, "qat_lr": qat_lr,
+                           "origin": found.origin}
     except InrkitError as exc:
         entry["search"] = {"error": str(exc), "seconds": time.perf_counter() - start}
     return entry
+
+
+def _earlier(row: dict | None) -> str:
+    if row is None or "error" in row["search"]:
+        return "-"
+    return f"{row['search']['bits_per_param']:.2f} ({row['float_psnr'] - row['search']['psnr']:+.2f})"
 
 
 def table(rows: list[dict]) -> str:
@@ -75,13 +86,17 @@ def table(rows: list[dict]) -> str:
              "Made by `.venv/bin/python benchmarks/weights_bits.py` (300-step fits, seed 0, CPU; bits/param from",
              "the .inrz file size; loss = float PSNR - stored PSNR, negative when QAT's extra steps improved it).",
              "Goal (issue 14): <= 6 bits/param at <= 0.1 dB for SIREN, FFN, WIRE, FINER and SPDER.", "",
-             "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | search: bits/param "
-             "| search loss dB | setting | goal met |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "The search codes weights as their change from the seeded init where that is smaller (`origin`);",
+             "the column before it is the same search without that (weights_bits_no_origin.jsonl).", "",
+             "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | search without origin: "
+             "bits/param (loss dB) | search: bits/param | search loss dB | setting | goal met |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    before = {(r["signal"], r["model"]): r for r in map(json.loads, BEFORE.read_text().splitlines())} \
+        if BEFORE.exists() else {}
     for r in rows:
         s, p = r["search"], r["8bit"]
         lead = (f"| {r['signal']} | {r['model']} | {r['params']:,} | {r['float_psnr']:.2f} | {p['bits_per_param']:.2f} "
-                f"| {r['float_psnr'] - p['psnr']:.2f} ")
+                f"| {r['float_psnr'] - p['psnr']:.2f} | {_earlier(before.get((r['signal'], r['model'])))} ")
         if "error" in s:
             lines.append(lead + f"| - | - | {s['error']} | no |")
             continue

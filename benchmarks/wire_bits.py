@@ -9,8 +9,7 @@ For each fit:
 - how much one step size per input column could save over one per row among the other units: half
   the log2 of the arithmetic over the geometric mean of their mean energies;
 - the bits per value of the hidden layers' per-channel integers at the same step sizes, for the
-  weights and for their change from the seeded initialisation (what coding the update instead of
-  the weight would cost; inrkit does not store weights that way).
+  weights and for their change from the seeded initialisation (the entropy `origin` coding can reach).
 
     .venv/bin/python benchmarks/wire_bits.py        # ~1 min with cached fits; writes results/wire_bits.md
 """

@@ -85,20 +85,24 @@ def encode_image(image: str | Path, out: str | Path, bpp: float, *, model: str =
     signal = load_signal(image, "image")
     height, width = signal.shape
     check_codable(image, height, width)
-    net = _sized(model, signal, budget_for(bpp, height * width), bpp)
+    net = _sized(model, signal, budget_for(bpp, height * width), bpp, seed)
     result = fit(net, signal, FitConfig(steps=steps, seed=seed, device=device, progress=progress))
-    stats = search_compress(result.model.cpu(), out, target_bpp=bpp, signal=signal, qat_steps=qat_steps, seed=seed)
+    stats = search_compress(result.model.cpu(), out, target_bpp=bpp, signal=signal, qat_steps=qat_steps, seed=seed,
+                            origin_seed=seed)
     return CodecResult(stats, model, stats.params, steps, time.perf_counter() - start)
 
 
-def _sized(model: str, signal: Any, params: int, bpp: float) -> Any:
+def _sized(model: str, signal: Any, params: int, bpp: float, seed: int) -> Any:
     """The `model` network nearest `params` parameters from below (widths are integers, so budgets are
-    matched within 5% by the registry: a slightly smaller budget is tried when the nearest is too far)."""
+    matched within 5% by the registry: a slightly smaller budget is tried when the nearest is too far),
+    initialised under `seed` so that the file can code its weights as changes from that init."""
     from . import create_model
+    from .export.origin import seeded
 
     for factor in (1.0, 0.95, 0.9, 0.85, 0.8):
         try:
-            return create_model(model, signal=signal, params=max(int(params * factor), 1), recipe="fast")
+            with seeded(seed):
+                return create_model(model, signal=signal, params=max(int(params * factor), 1), recipe="fast")
         except InrkitError as exc:
             reason = exc
     raise ExportError(f"{bpp:g} bpp holds {params:,} parameters of {model}, too few for any network of it "

@@ -245,10 +245,11 @@ class NeuralFieldDataset(Dataset):
         return folder
 
     def compress(self, i: int, path: str | Path, bits: int | None = 8) -> Any:
-        """Write member i as an .inrz file (see `inrkit.compress`); returns its CompressStats."""
+        """Write member i as an .inrz file (see `inrkit.compress`); returns its CompressStats. Weights are
+        coded as changes from the init the member's seed draws where that is smaller (a random init)."""
         from .export import compress
 
-        return compress(self.module(i), path, bits=bits)
+        return compress(self.module(i), path, bits=bits, origin_seed=self.records[i]["seed"])
 
 
 def _weights_meta(path: Path) -> dict[str, Any]:

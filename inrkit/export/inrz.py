@@ -3,12 +3,14 @@
 Layout (little-endian):
     b"INRZ" | u8 format version | u32 header bytes | u32 payload bytes | u32 CRC32(header + payload)
     header: deflated JSON (model name + constructor arguments, signal layout, quantisation, and per
-            state-dict tensor [mode, coder, bits, per_channel, block bytes])
+            state-dict tensor [mode, coder, bits, per_channel, block bytes]; optionally the origin)
     payload: one block per state-dict tensor, in the order of the tensor table
 
 A quantised tensor's block is float32 scales | uint16 zero points (one each per row) | coded integers;
-a float16 or raw tensor's block is its bytes, coded. The CRC and the lengths make corrupt, truncated
-and foreign files fail with an ExportError before anything is decoded.
+a float16 or raw tensor's block is its bytes, coded. Mode "qu" codes the integers as their change from
+those of the seeded initialisation on the same grid; the header's "origin" then names the seed and a
+CRC of that initialisation (`origin`). The file's CRC and the lengths make corrupt, truncated and
+foreign files fail with an ExportError before anything is decoded.
 """
 
 from __future__ import annotations
