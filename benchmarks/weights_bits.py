@@ -110,9 +110,7 @@ def table(rows: list[dict]) -> str:
              "the .inrz file size; loss = float PSNR - stored PSNR, negative when QAT's extra steps improved it).",
              "Goal (issue 14): <= 6 bits/param at <= 0.1 dB for SIREN, FFN, WIRE, FINER and SPDER.", "",
              "The search codes weights as their change from the seeded init where that is smaller (`origin`);",
-             "the column before it is the same search without that (weights_bits_no_origin.jsonl). Rows marked",
-             "re-encoded store the earlier search's weights again with origin coding (`--reencode`, no new search).",
-             "",
+             "the column before it is the same search without that (weights_bits_no_origin.jsonl).", "",
              "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | search without origin: "
              "bits/param (loss dB) | search: bits/param | search loss dB | setting | goal met |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -130,7 +128,7 @@ def table(rows: list[dict]) -> str:
         others = sorted({b for _, b in spec["layer_bits"]})
         span = f"{others[0]}" if len(others) == 1 else f"{others[0]}-{others[-1]}" if others else ""
         setting += (" per channel" if spec["per_channel"] else "") + (f" (other tensors {span})" if span else "")
-        setting += "; the earlier search's file re-encoded" if s.get("reencoded") else ""
+        setting += "; the earlier search's file coded again (--reencode, no new search)" if s.get("reencoded") else ""
         met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
         lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
     lines += ["", "Where WIRE's bits go (per-tensor sensitivity, faint units, coding the update from the seeded",
