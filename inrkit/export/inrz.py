@@ -86,20 +86,30 @@ def encode_float(real: torch.Tensor, bits: int | None, per_channel: bool,
     `origin`: the tensor's seeded initial value (real view); its integers on the same grid are
     subtracted ("qu" mode, `origin.change`) when that codes smaller. The decoded values do not change.
     """
+    codings, values = _float_codings(real, bits, per_channel, origin)
+    entry, block = min(codings, key=lambda coding: len(coding[1]))  # the plain coding on a tie
+    return entry, block, values
+
+
+def _float_codings(real: torch.Tensor, bits: int | None, per_channel: bool,
+                   origin: torch.Tensor | None) -> tuple[list[tuple[list, bytes]], torch.Tensor]:
+    """[(table entry, block)] of one real float tensor, the plain coding first and then, with `origin`,
+    the change from it; and the decoded values (the same for both)."""
     if bits is None:
         coder, block = encode_bytes(real.half().numpy().tobytes())
-        return ["f16", coder, 16, 0], block, real.half().float()
+        return [(["f16", coder, 16, 0], block)], real.half().float()
     per_channel = per_channel and real.dim() > 1
     scale, zero = affine_params(real, bits, per_channel)
     q = quantize(real, scale, zero, bits, per_channel)
-    mode, (coder, coded) = "q", encode_symbols(q.numpy().ravel(), bits)
-    if origin is not None:
-        q0 = quantize(origin.float(), scale, zero, bits, per_channel)
-        moved = encode_symbols(change(q, q0, bits).numpy().ravel(), bits)
-        if len(moved[1]) < len(coded):
-            mode, (coder, coded) = "qu", moved
     side = scale.numpy().astype("<f4").tobytes() + zero.numpy().astype("<u2").tobytes()
-    return [mode, coder, bits, int(per_channel)], side + coded, dequantize(q, scale, zero, per_channel)
+    symbols = {"q": q}
+    if origin is not None:
+        symbols["qu"] = change(q, quantize(origin.float(), scale, zero, bits, per_channel), bits)
+    codings = []
+    for mode, ints in symbols.items():
+        coder, coded = encode_symbols(ints.numpy().ravel(), bits)
+        codings.append(([mode, coder, bits, int(per_channel)], side + coded))
+    return codings, dequantize(q, scale, zero, per_channel)
 
 
 def check_finite(model: nn.Module) -> None:
@@ -138,25 +148,34 @@ def encode(model: nn.Module, spec: QuantSpec, origin_seed: int | None = None) ->
     check_finite(model)
     roles = tensor_roles(model)
     init = seeded_init(model, origin_seed) if origin_seed is not None else {}
-    table, blocks, state = [], [], {}
+    plain, best, state = [], [], {}  # (entry, block) per tensor: plain codings, and the smallest of each
     for name, t in model.state_dict().items():
         t = t.detach().cpu()
         if roles[name] == "raw":
             coder, block = encode_bytes(t.numpy().tobytes())
-            entry, decoded = ["raw", coder, 0, 0], t.clone()
+            codings, decoded = [(["raw", coder, 0, 0], block)], t.clone()
         else:
             real = real_view(t)
             if roles[name] == "weight" and spec.prune > 0 and t.dim() > 1:
                 real = real * prune_mask(real, spec.prune)
             bits = spec.bits_for(name) if roles[name] == "weight" else spec.buffer_bits
             origin = start_of(init, name, t) if roles[name] == "weight" else None
-            entry, block, values = encode_float(real, bits, spec.per_channel and roles[name] == "weight", origin)
+            codings, values = _float_codings(real, bits, spec.per_channel and roles[name] == "weight", origin)
             if t.is_complex():
                 values = torch.view_as_complex(values.contiguous())
             decoded = values.to(t.dtype)
-        table.append([*entry, len(block)])
-        blocks.append(block)
+        plain.append(codings[0])
+        best.append(min(codings, key=lambda coding: len(coding[1])))
         state[name] = decoded
+    data = _pack(model, spec, plain)
+    if best != plain:  # the origin's header entry can cost a tiny model more than its changes save
+        moved = _pack(model, spec, best, {"seed": origin_seed, "crc": init_crc(init)})
+        data = moved if len(moved) < len(data) else data
+    return data, state
+
+
+def _pack(model: nn.Module, spec: QuantSpec, codings: list[tuple[list, bytes]], origin: dict | None = None) -> bytes:
+    """The file's bytes: prefix, deflated header (with the tensor table and the origin, if any), payload."""
     info = getattr(model, "signal_info", None)
     header = {"format": f"inrkit.inrz/{VERSION}", "inrkit": __version__, "model": model.model_info.to_dict(),
               "signal": info.to_dict() if info is not None else None,
@@ -164,17 +183,12 @@ def encode(model: nn.Module, spec: QuantSpec, origin_seed: int | None = None) ->
                         "buffer_bits": spec.buffer_bits,
                         # per-tensor widths (bit allocation) so the decoder can check each entry's bits
                         **({"layer_bits": dict(spec.layer_bits)} if getattr(spec, "layer_bits", ()) else {})},
-              "tensors": table}
-    if any(entry[0] == "qu" for entry in table):
-        header["origin"] = {"seed": origin_seed, "crc": init_crc(init)}
+              "tensors": [[*entry, len(block)] for entry, block in codings],
+              **({"origin": origin} if origin else {})}
     head = _deflate(json.dumps(header, separators=(",", ":")).encode())
-    payload = b"".join(blocks)
+    payload = b"".join(block for _, block in codings)
     crc = zlib.crc32(head + payload)
-    data = PREFIX.pack(MAGIC, VERSION, len(head), len(payload), crc) + head + payload
-    if "origin" in header:  # the origin's header entry can cost a tiny model more than its changes save
-        plain, _ = encode(model, spec)
-        data = plain if len(plain) <= len(data) else data
-    return data, state
+    return PREFIX.pack(MAGIC, VERSION, len(head), len(payload), crc) + head + payload
 
 
 def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
