@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import progress as progress_display
@@ -210,19 +211,19 @@ def _compile(members: Chunked) -> None:
         part.compile()
 
 
-def psnr_of(mse: torch.Tensor, data_range: float) -> torch.Tensor:
-    """`psnr_from_mse` for a tensor of errors (inf where the error is 0, NaN where it is NaN)."""
-    mse = mse.double()
-    return torch.where(mse > 0, 10 * torch.log10(data_range**2 / mse), torch.where(mse == 0, math.inf, math.nan))
+def psnr_of(mse: np.ndarray, data_range: float) -> np.ndarray:
+    """`psnr_from_mse` for an array of errors (inf where the error is 0, NaN where it is NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10 * np.log10(data_range**2 / np.asarray(mse, dtype=np.float64))
 
 
 def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: FitConfig,
-                maps: list[OutputMap]) -> torch.Tensor:
+                maps: list[OutputMap]) -> np.ndarray:
     """fit's probe_mse for every active member: clamped squared error in signal units (float64, (M,))."""
     sigs = [members[i].signal for i in stack.active]
     if probes is not None and any(probes[i] is not None for i in stack.active):  # large signals: one by one
-        return torch.tensor([probe_mse(stack.unstack(r), sig, probes[stack.active[r]], cfg.chunk_size)
-                             for r, sig in enumerate(sigs)], dtype=torch.float64)
+        return np.array([probe_mse(stack.unstack(r), sig, probes[stack.active[r]], cfg.chunk_size)
+                         for r, sig in enumerate(sigs)], dtype=np.float64)
     device, m = next(iter(stack.params.values())).device, len(sigs)
     coords, parts = sigs[0].coords(), []  # one shape, so one grid for all
     with torch.no_grad():
@@ -231,14 +232,14 @@ def _probe_mses(stack: Stack, members: list[Member], probes: list | None, cfg: F
             parts.append(torch.stack([maps[i].to_signal(o) for i, o in zip(stack.active, output)]))
     pred = torch.cat(parts, dim=1).clamp(*sigs[0].data_range)
     target = torch.stack([s.targets().float() for s in sigs])
-    return ((pred - target).double() ** 2).flatten(1).mean(1)
+    return ((pred - target).double() ** 2).flatten(1).mean(1).numpy()
 
 
 def _train(stack: Stack, members: list[Member], maps: list[OutputMap], cfg: FitConfig, device: torch.device,
            callback: Callable[[int, dict[str, float]], None] | None) -> None:
     """fit's loop over the stack; members that reach the target or diverge leave it as they do."""
     signal, info = members[0].signal, model_info(stack.modules[0])
-    gains, span = torch.tensor([m.gain for m in maps], dtype=torch.float64), signal.data_range[1] - signal.data_range[0]
+    gains, span = np.array([m.gain for m in maps], dtype=np.float64), signal.data_range[1] - signal.data_range[0]
     horizon = cfg.steps if cfg.steps < SECONDS_CAP else 2000  # a time budget: log as for a 2000-step fit
     log_every, eval_every = cfg.log_every or max(1, horizon // 200), cfg.eval_every or max(1, horizon // 20)
     read_every = cfg.read_every or (1 if device.type == "cpu" else 25)
@@ -264,8 +265,10 @@ def _train(stack: Stack, members: list[Member], maps: list[OutputMap], cfg: FitC
             last = step == cfg.steps or (cfg.seconds is not None and clock.total >= cfg.seconds)
             logging = step % log_every == 0 or last
             evaluating = info.loss == "mse" and not stack.full and (step % eval_every == 0 or last)
-            values = losses.double().cpu()  # the one host read of the step, for every member
-            active = torch.tensor(stack.active)
+            # the one host read of the step, for every member; the bookkeeping on it runs in numpy, where an
+            # operation on 64 numbers costs a microsecond rather than torch's ten
+            values = losses.double().cpu().numpy()
+            active = np.array(stack.active)
             if info.loss == "mse" and stack.full:
                 book.psnr[active] = psnr_of(values / gains[active] ** 2, span)
             elif evaluating:
@@ -292,19 +295,19 @@ class _Book:
     def __init__(self, members: list[Member], cfg: FitConfig,
                  callback: Callable[[int, dict[str, float]], None] | None) -> None:
         self.histories: list[list[dict]] = [[] for _ in members]
-        self.psnr = torch.full((len(members),), math.nan, dtype=torch.float64)
+        self.psnr = np.full(len(members), math.nan)
         self.reached_at: list[float | None] = [None] * len(members)
         self.target, self.callback = cfg.target_psnr, callback
 
-    def update(self, active: list[int], values: torch.Tensor, step: int, seen: int, seconds: float,
+    def update(self, active: list[int], values: np.ndarray, step: int, seen: int, seconds: float,
                logging: bool) -> dict[int, tuple[str, str | None]]:
         """Record rows; returns {stack row: (status, error)} for members that diverged or reached the target."""
-        psnr = self.psnr[torch.tensor(active)]
-        bad = ~torch.isfinite(values)
-        reached = (psnr >= self.target) & ~bad if self.target is not None else torch.zeros_like(bad)
+        psnr = self.psnr[active]
+        bad = ~np.isfinite(values)
+        reached = (psnr >= self.target) & ~bad if self.target is not None else np.zeros_like(bad)
         leaving = {int(r): ("diverged", f"loss became {float(values[r])} at step {step}; try a lower --lr")
-                   for r in bad.nonzero().flatten()}
-        rows = range(len(active)) if logging else reached.nonzero().flatten().tolist()
+                   for r in np.flatnonzero(bad)}
+        rows = range(len(active)) if logging else np.flatnonzero(reached).tolist()
         for r, loss, p in zip(rows, values[list(rows)].tolist(), psnr[list(rows)].tolist()):
             if r in leaving:
                 continue
@@ -312,7 +315,7 @@ class _Book:
             self.histories[i].append({"step": step, "loss": loss, "psnr": p, "seconds": seconds, "samples": seen})
             if self.callback:
                 self.callback(i, self.histories[i][-1])
-        for r in reached.nonzero().flatten().tolist():
+        for r in np.flatnonzero(reached).tolist():
             self.reached_at[active[r]], leaving[r] = seconds, ("target", None)
         return leaving
 

@@ -359,11 +359,27 @@ def _check_sizes(name: str, kwargs: dict[str, Any]) -> None:
 def _check_count(entry: ModelEntry, kwargs: dict[str, Any]) -> None:
     """Refuse a model over the parameter limit, counted on the meta device (no memory) before it is built."""
     try:  # every registered backbone builds on meta (solve_width relies on it too)
-        count = count_params(_build(entry, kwargs, device="meta"))
+        count = _meta_count(entry, kwargs)
     except (RuntimeError, ValueError, OverflowError) as exc:  # e.g. a width whose tensor size overflows
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise ModelError(f"{entry.name}: cannot be built with these arguments ({reason})") from exc
     check_params(count, f"{entry.name} with these arguments", error=ModelError)
+
+
+_COUNTS: dict[tuple, int] = {}  # (class, arguments) -> count: fit_many builds one model per member
+
+
+def _meta_count(entry: ModelEntry, kwargs: dict[str, Any]) -> int:
+    try:
+        key = (entry.cls, tuple(sorted(kwargs.items())))
+        hash(key)
+    except TypeError:  # an argument that is not hashable (a list, a tensor): count without remembering
+        return count_params(_build(entry, kwargs, device="meta"))
+    if key not in _COUNTS:
+        if len(_COUNTS) > 1024:
+            _COUNTS.clear()
+        _COUNTS[key] = count_params(_build(entry, kwargs, device="meta"))
+    return _COUNTS[key]
 
 
 def rebuild(info: ModelInfo, signal_info: SignalInfo | None = None) -> Backbone:
