@@ -120,6 +120,20 @@ def test_every_coder_choice_round_trips(bits: int) -> None:
                     np.clip(rng.normal(1 << (bits - 1), 2, 3000), 0, (1 << bits) - 1).astype(int)):
         name, block = encode_symbols(symbols, bits)
         assert np.array_equal(decode_symbols(name, block, bits, len(symbols)), symbols)
+    matrix = np.clip(rng.normal(1 << (bits - 1), 1.0, (40, 64)) * rng.uniform(0.1, 9, (40, 1)), 0, (1 << bits) - 1)
+    name, block = encode_symbols(matrix.astype(int).ravel(), bits, rows=40)
+    assert np.array_equal(decode_symbols(name, block, bits, matrix.size), matrix.astype(int).ravel())
+
+
+def test_a_weight_matrix_whose_rows_and_columns_move_by_different_amounts_codes_smaller_per_row_and_column() -> None:
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(0.5, 20, (181, 1)) * rng.uniform(0.2, 3, (1, 362))
+    spread[:, :26] = 0  # inputs from units that never fire: their weights never move from the init
+    changes = np.clip(np.round(128 + rng.normal(size=(181, 362)) * spread), 0, 255).astype(np.int64).ravel()
+    name, block = encode_symbols(changes, 8, rows=181)
+    _, flat = encode_symbols(changes, 8)  # the same symbols without their matrix shape
+    assert name == "scaled" and len(block) < 0.96 * len(flat)
+    assert np.array_equal(decode_symbols(name, block, 8, changes.size), changes)
 
 
 def test_corrupt_truncated_and_foreign_files(tiny, tmp_path) -> None:

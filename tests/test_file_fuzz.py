@@ -21,7 +21,7 @@ import torch
 from inrkit import create_model
 from inrkit.errors import ExportError
 from inrkit.export import compress, load, save
-from inrkit.export.entropy import decode_bytes, decode_symbols, varints
+from inrkit.export.entropy import decode_bytes, decode_symbols, encode_symbols, read_varints, varints
 from inrkit.export.inrz import PREFIX, _deflate, _inflate, decode, encode
 from inrkit.export.quantize import QuantSpec
 from inrkit.signals import SignalInfo
@@ -201,3 +201,22 @@ def test_decoders_never_inflate_past_what_the_model_declares():
         decode_symbols("ans", varints(np.array([0, 1 << 20, 0])), bits=8, count=4)
     with pytest.raises(ExportError, match="varints run past"):
         decode_symbols("ans", b"\xff" * 20, bits=8, count=4)
+
+
+def test_a_scaled_block_that_disagrees_with_its_shape_or_is_cut_short_is_refused():
+    rng = np.random.default_rng(0)
+    symbols = np.clip(100 + rng.normal(size=(32, 64)) * rng.uniform(1, 20, (32, 1)), 0, 255).astype(np.int64).ravel()
+    name, block = encode_symbols(symbols, 8, rows=32)
+    assert name == "scaled"
+    with pytest.raises(ExportError, match="32 x 64 symbols"):
+        decode_symbols(name, block, bits=8, count=symbols.size + 64)
+    with pytest.raises(ExportError, match="ANS block"):
+        decode_symbols(name, block[:-5], bits=8, count=symbols.size)
+    (rows, cols, side_len), pos = read_varints(block, 3)
+    with pytest.raises(ExportError, match="scales do not match|damaged scaled"):
+        decode_symbols(name, varints(np.array([rows, cols, side_len - 1])) + block[pos:pos + side_len - 1]
+                       + block[pos + side_len:], bits=8, count=symbols.size)
+    with pytest.raises(ExportError, match="row means outside"):  # means of 8-bit symbols past 255
+        side = zlib.compress(varints(np.full(rows, 4 * 300)) + bytes(rows + cols), 9)
+        decode_symbols(name, varints(np.array([rows, cols, len(side)])) + side + block[pos + side_len:],
+                       bits=8, count=symbols.size)

@@ -107,7 +107,7 @@ def _float_codings(real: torch.Tensor, bits: int | None, per_channel: bool,
         symbols["qu"] = change(q, quantize(origin.float(), scale, zero, bits, per_channel), bits)
     codings = []
     for mode, ints in symbols.items():
-        coder, coded = encode_symbols(ints.numpy().ravel(), bits)
+        coder, coded = encode_symbols(ints.numpy().ravel(), bits, rows=ints.shape[0] if ints.dim() > 1 else 1)
         codings.append(([mode, coder, bits, int(per_channel)], side + coded))
     return codings, dequantize(q, scale, zero, per_channel)
 
