@@ -17,7 +17,7 @@ from torch import nn
 
 from ..fit import probe_mse
 from ..signals import Signal
-from .inrz import encode_float, tensor_roles
+from .inrz import channel_rows, encode_float, tensor_roles
 from .origin import seeded_init, start_of
 from .quantize import QuantSpec, real_view
 
@@ -46,7 +46,7 @@ def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool, width
         table[name] = {}
         try:
             for bits in widths:
-                _, block, values = encode_float(real, bits, per_channel, origin)
+                _, block, values = encode_float(real, bits, per_channel and channel_rows(p), origin)
                 with torch.no_grad():
                     p.copy_(torch.view_as_complex(values.contiguous()) if p.is_complex() else values)
                 table[name][bits] = (probe_mse(model, signal, None, CHUNK) - base, len(block))

@@ -6,8 +6,12 @@ Layout (little-endian):
             state-dict tensor [mode, coder, bits, per_channel, block bytes]; optionally the origin)
     payload: one block per state-dict tensor, in the order of the tensor table
 
-A quantised tensor's block is float32 scales | uint16 zero points (one each per row) | coded integers;
-a float16 or raw tensor's block is its bytes, coded. Mode "qu" codes the integers as their change from
+A quantised tensor's block is its scales | zero points (one each per row) | coded integers: in format 2,
+bfloat16 scales and zero points of one byte (two above 8 bits), one row per output channel of a
+per-channel tensor (a complex vector is one row); format 1 (still read) stored float32 scales and
+uint16 zero points, and gave a complex vector one row per (real, imaginary) pair: on WIRE's 256²
+Kodak fit that side information was 5 kB of a 103 kB file. A float16 or raw tensor's block is its
+bytes, coded. Mode "qu" codes the integers as their change from
 those of the seeded initialisation on the same grid; the header's "origin" then names the seed and a
 CRC of that initialisation (`origin`). The file's CRC and the lengths make corrupt, truncated and
 foreign files fail with an ExportError before anything is decoded.
@@ -37,11 +41,12 @@ from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize
 
 MAGIC = b"INRZ"
 LATENT_MAGIC = b"INRL"  # the latent-grid image codec's files (export/latent.py) share the .inrz suffix
-VERSION = 1
+VERSION = 2
+READS = (1, 2)  # format versions this inrkit decodes
 PREFIX = struct.Struct("<4sBIII")
 MAX_HEADER = 1 << 20  # inflated header text; real headers are a few kB even for deep models
 # A preset deflate dictionary of typical header text: headers are a large share of small files (0.3 bpp
-# of a 128x128 image is 600 bytes). Fixed for format version 1: changing it breaks old files.
+# of a 128x128 image is 600 bytes). Fixed since format version 1: changing it breaks old files.
 ZDICT = (b'"source":"","bit_depth":8,"signal":{"kind":"image","shape":[,"channels":3,"data_range":[0.0,1.0],'
          b'"meta":{"name":"","in_features":2}},"model":{"name":"siren","kind":"image","kwargs":{"hidden_features":'
          b',"hidden_layers":3,"in_features":2,"out_features":3,"first_omega_0":30.0,"hidden_omega_0":30.0,'
@@ -83,6 +88,8 @@ def encode_float(real: torch.Tensor, bits: int | None, per_channel: bool,
                  origin: torch.Tensor | None = None) -> tuple[list, bytes, torch.Tensor]:
     """Quantise and code one real float tensor; returns its table entry, block and the decoded values.
 
+    `per_channel`: one scale per row of `real` (`channel_rows` says whether a tensor's real view has rows).
+
     `origin`: the tensor's seeded initial value (real view); its integers on the same grid are
     subtracted ("qu" mode, `origin.change`) when that codes smaller. The decoded values do not change.
     """
@@ -98,10 +105,9 @@ def _float_codings(real: torch.Tensor, bits: int | None, per_channel: bool,
     if bits is None:
         coder, block = encode_bytes(real.half().numpy().tobytes())
         return [(["f16", coder, 16, 0], block)], real.half().float()
-    per_channel = per_channel and real.dim() > 1
     scale, zero = affine_params(real, bits, per_channel)
     q = quantize(real, scale, zero, bits, per_channel)
-    side = scale.numpy().astype("<f4").tobytes() + zero.numpy().astype("<u2").tobytes()
+    side = _side_bytes(scale, zero, bits)
     symbols = {"q": q}
     if origin is not None:
         symbols["qu"] = change(q, quantize(origin.float(), scale, zero, bits, per_channel), bits)
@@ -110,6 +116,36 @@ def _float_codings(real: torch.Tensor, bits: int | None, per_channel: bool,
         coder, coded = encode_symbols(ints.numpy().ravel(), bits, rows=ints.shape[0] if ints.dim() > 1 else 1)
         codings.append(([mode, coder, bits, int(per_channel)], side + coded))
     return codings, dequantize(q, scale, zero, per_channel)
+
+
+def channel_rows(t: torch.Tensor) -> bool:
+    """Whether a tensor has output channels to scale one by one: its own rows, so a complex vector, whose
+    real view is (n, 2), has none (format 1 gave each of its (real, imaginary) pairs a scale)."""
+    return t.dim() > 1
+
+
+def _side_bytes(scale: torch.Tensor, zero: torch.Tensor, bits: int) -> bytes:
+    """Format 2's scales (bfloat16: `affine_params` rounds them onto it) and zero points."""
+    high = (scale.contiguous().view(torch.int32) >> 16).numpy().astype("<u2")
+    return high.tobytes() + zero.numpy().astype(_zero_dtype(bits, VERSION)).tobytes()
+
+
+def _zero_dtype(bits: int, version: int) -> str:
+    return "<u2" if version == 1 or bits > 8 else "u1"
+
+
+def _read_side(block: bytes, rows: int, bits: int, version: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(scales, zero points, bytes used) from the start of a quantised block of either format."""
+    scale_bytes, zero_bytes = (4, 2) if version == 1 else (2, np.dtype(_zero_dtype(bits, version)).itemsize)
+    used = (scale_bytes + zero_bytes) * rows
+    if len(block) < used:
+        raise ExportError(f"block of {len(block)} bytes is shorter than its {rows} scales and zero points")
+    if version == 1:
+        scale = np.frombuffer(block, dtype="<f4", count=rows).copy()
+    else:
+        scale = (np.frombuffer(block, dtype="<u2", count=rows).astype(np.uint32) << 16).view(np.float32)
+    zero = np.frombuffer(block, dtype=_zero_dtype(bits, version), count=rows, offset=scale_bytes * rows)
+    return torch.from_numpy(scale), torch.from_numpy(zero.astype(np.int64)), used
 
 
 def check_finite(model: nn.Module) -> None:
@@ -160,7 +196,8 @@ def encode(model: nn.Module, spec: QuantSpec, origin_seed: int | None = None) ->
                 real = real * prune_mask(real, spec.prune)
             bits = spec.bits_for(name) if roles[name] == "weight" else spec.buffer_bits
             origin = start_of(init, name, t) if roles[name] == "weight" else None
-            codings, values = _float_codings(real, bits, spec.per_channel and roles[name] == "weight", origin)
+            per_channel = spec.per_channel and roles[name] == "weight" and channel_rows(t)
+            codings, values = _float_codings(real, bits, per_channel, origin)
             if t.is_complex():
                 values = torch.view_as_complex(values.contiguous())
             decoded = values.to(t.dtype)
@@ -198,8 +235,9 @@ def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
     if len(data) < PREFIX.size or data[:4] != MAGIC:
         raise ExportError(f"{source}: not an .inrz file (no INRZ signature)")
     _, version, head_len, payload_len, crc = PREFIX.unpack_from(data)
-    if version != VERSION:
-        raise ExportError(f"{source}: .inrz format version {version} is not supported (this inrkit reads {VERSION})")
+    if version not in READS:
+        raise ExportError(f"{source}: .inrz format version {version} is not supported (this inrkit reads "
+                          f"{', '.join(map(str, READS))})")
     expected = PREFIX.size + head_len + payload_len
     if len(data) != expected:
         raise ExportError(f"{source}: truncated or padded .inrz file ({len(data)} bytes, header says {expected})")
@@ -211,13 +249,14 @@ def parse(data: bytes, source: str = "<bytes>") -> tuple[dict[str, Any], bytes]:
     except (zlib.error, ValueError, RecursionError) as exc:
         raise ExportError(f"{source}: unreadable .inrz header ({str(exc)[:160]})") from exc
     header = schema.mapping(header, source, "header")
-    if header.get("format") != f"inrkit.inrz/{VERSION}":
-        raise schema.fail(source, "format", f"{schema.short(header.get('format'))} is not inrkit.inrz/{VERSION}")
+    if header.get("format") != f"inrkit.inrz/{version}":
+        raise schema.fail(source, "format", f"{schema.short(header.get('format'))} is not inrkit.inrz/{version}")
     return header, body[head_len:]
 
 
-def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tensor:
-    """One tensor from its block; `like` (the rebuilt model's tensor) gives shape and dtype.
+def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor, version: int = VERSION) -> torch.Tensor:
+    """One tensor from its block of a file of format `version`; `like` (the rebuilt model's tensor) gives
+    shape and dtype.
 
     Every size is the model's, never the block's: a block that does not hold exactly those values fails.
     """
@@ -232,13 +271,10 @@ def _decode_tensor(entry: Entry, block: bytes, like: torch.Tensor) -> torch.Tens
         values = torch.from_numpy(np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(real_shape))
     else:  # "q", or "qu": integers coded as their change from `like`'s (the seeded init's) on the same grid
         rows = real_shape[0] if entry.per_channel else 1
-        if len(block) < 6 * rows:
-            raise ExportError(f"block of {len(block)} bytes is shorter than its {rows} scales and zero points")
-        scale = torch.from_numpy(np.frombuffer(block, dtype="<f4", count=rows).copy())
-        zero = torch.from_numpy(np.frombuffer(block, dtype="<u2", count=rows, offset=4 * rows).astype(np.int64))
+        scale, zero, used = _read_side(block, rows, entry.bits, version)
         if not bool(torch.isfinite(scale).all() and (scale > 0).all()) or bool((zero >= 1 << entry.bits).any()):
             raise ExportError(f"scales or zero points out of range for {entry.bits} bits")
-        q = torch.from_numpy(decode_symbols(entry.coder, block[6 * rows:], entry.bits, count)).reshape(real_shape)
+        q = torch.from_numpy(decode_symbols(entry.coder, block[used:], entry.bits, count)).reshape(real_shape)
         if entry.mode == "qu":
             q = change(q, quantize(real_view(like), scale, zero, entry.bits, entry.per_channel), entry.bits, undo=True)
         values = dequantize(q, scale, zero, entry.per_channel)
@@ -276,12 +312,13 @@ def decode(data: bytes, source: str = "<bytes>") -> nn.Module:
         raise ExportError(f"{source}: its weights are stored as changes from the initialisation seed "
                           f"{origin['seed']} draws, and this PyTorch ({torch.__version__}) draws other numbers for "
                           "it; decode it with the PyTorch that wrote it")
+    version = int(header["format"].rsplit("/", 1)[1])  # `parse` checked it names the prefix's version
     entries = check_table(header.get("tensors"), like, tensor_roles(model), quant, len(payload), source,
-                          origin=origin is not None)
+                          origin=origin is not None, version=version)
     state, pos = {}, 0
     for i, (entry, name) in enumerate(zip(entries, like)):
         try:
-            state[name] = _decode_tensor(entry, payload[pos:pos + entry.size], like[name])
+            state[name] = _decode_tensor(entry, payload[pos:pos + entry.size], like[name], version)
         except ExportError as exc:
             raise schema.fail(source, f"tensors[{i}] ({name})", str(exc)) from exc
         pos += entry.size

@@ -79,15 +79,16 @@ def _entry(value: Any, source: str, field: str, payload: int) -> Entry:
     return Entry(mode, coder, bits, bool(per_channel), integer(value[4], source, f"{field} bytes", 0, payload))
 
 
-def expected_entry(name: str, like: torch.Tensor, role: str, quant: Quant) -> tuple[str, int, bool]:
-    """(mode, bits, per_channel) the encoder writes for tensor `name` of role 'weight', 'buffer' or 'raw'."""
+def expected_entry(name: str, like: torch.Tensor, role: str, quant: Quant, version: int = 2) -> tuple[str, int, bool]:
+    """(mode, bits, per_channel) the encoder of format `version` writes for tensor `name` of role 'weight',
+    'buffer' or 'raw' (format 1 gave a complex vector one scale per (real, imaginary) pair)."""
     if role == "raw":
         return "raw", 0, False
     bits = quant.layer_bits.get(name, quant.bits) if role == "weight" else quant.buffer_bits
     if bits is None:
         return "f16", 16, False
-    real_dims = like.dim() + int(like.is_complex())
-    return "q", bits, quant.per_channel and role == "weight" and real_dims > 1
+    rows = like.dim() + int(like.is_complex() and version == 1)
+    return "q", bits, quant.per_channel and role == "weight" and rows > 1
 
 
 def check_origin(value: Any, source: str) -> dict[str, int] | None:
@@ -107,7 +108,7 @@ def check_origin(value: Any, source: str) -> dict[str, int] | None:
 
 
 def check_table(value: Any, state: dict[str, torch.Tensor], roles: dict[str, str], quant: Quant,
-                payload: int, source: str, origin: bool = False) -> list[Entry]:
+                payload: int, source: str, origin: bool = False, version: int = 2) -> list[Entry]:
     """The tensor table, one entry per state-dict tensor, each as the encoder writes it; lengths sum to the payload.
 
     Example:
@@ -129,7 +130,7 @@ means q, 8 bits, per_channel 0
     entries = []
     for i, (item, (name, like)) in enumerate(zip(value, state.items())):
         entry = _entry(item, source, f"tensors[{i}] ({name})", payload)
-        mode, bits, per_channel = expected_entry(name, like, roles[name], quant)
+        mode, bits, per_channel = expected_entry(name, like, roles[name], quant, version)
         if entry.mode == "qu" and mode == "q" and roles[name] == "weight":
             if not origin:
                 raise fail(source, f"tensors[{i}] ({name})", "is coded as a change from an initialisation the "

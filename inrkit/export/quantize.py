@@ -78,16 +78,28 @@ def affine_params(w: torch.Tensor, bits: int, per_channel: bool = False) -> tupl
     Example:
         >>> scale, zero = affine_params(torch.tensor([-1.0, 0.0, 3.0]), bits=2)
         >>> scale.tolist(), zero.tolist()
-        ([1.3333333730697632], [1])
+        ([1.3359375], [1])
     """
     rows = _channels(w, per_channel)
     levels = (1 << bits) - 1
     lo = rows.min(dim=1).values.clamp(max=0.0)
     hi = rows.max(dim=1).values.clamp(min=0.0)
-    scale = ((hi - lo) / levels).float()
+    scale = bfloat16_ceil(((hi - lo) / levels).float())
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row: any scale works
     zero = torch.round(-lo / scale).clamp(0, levels).long()
     return scale, zero
+
+
+def bfloat16_ceil(x: torch.Tensor) -> torch.Tensor:
+    """The smallest bfloat16 values at or above positive float32 `x`, as float32: a scale the file stores
+    in 2 bytes, rounded up so that the row's range still fits its levels (a grid at most 0.8 % coarser).
+
+    Example:
+        >>> bfloat16_ceil(torch.tensor([1.0, 1.001])).tolist()
+        [1.0, 1.0078125]
+    """
+    bits = x.contiguous().view(torch.int32)
+    return ((bits + 0xFFFF) & ~0xFFFF).view(torch.float32)
 
 
 def quantize(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int,
@@ -131,7 +143,7 @@ def fake_quantize(w: torch.Tensor, spec: QuantSpec, mask: torch.Tensor | None = 
         if bits is None:
             stored = target.half().float()
         else:
-            per_channel = spec.per_channel and target.dim() > 1
+            per_channel = spec.per_channel and w.dim() > 1  # the tensor's own rows: not a complex vector's pairs
             scale, zero = affine_params(target, bits, per_channel)
             stored = dequantize(quantize(target, scale, zero, bits, per_channel), scale, zero, per_channel)
     out = target + (stored.to(real.dtype) - target).detach()

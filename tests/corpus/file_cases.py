@@ -126,7 +126,7 @@ def weights_cases(profile: Profile) -> list[Case]:
 
 # ---- .inrz ----------------------------------------------------------------------------------
 
-def _inrz(edit: Any = None, payload: Any = None, raw: bytes | None = None, version: int = 1) -> Any:
+def _inrz(edit: Any = None, payload: Any = None, raw: bytes | None = None, version: int | None = None) -> Any:
     return lambda p, ws: files.rewrite_inrz(ws.base / "model.inrz", p, edit=edit, payload=payload, raw_header=raw,
                                             version=version)
 
@@ -184,7 +184,7 @@ def inrz_inputs(profile: Profile) -> list[tuple[str, Any]]:
         ("channels-3-to-1", _inrz(edit=_set("signal.channels", 1))),
         ("quant-bits-8-to-4", _inrz(edit=_set("quant.bits", 4))),
         ("range-nan", _inrz(edit=_set("signal.data_range", [math.nan, 1.0]))),
-        ("format-version-2", _inrz(version=2)),
+        ("format-version-99", _inrz(version=99)),
         ("payload-empty", _inrz(payload=lambda b: b"")),
         ("payload-noise", _inrz(payload=lambda b: (noise * (len(b) // 64 + 1))[:len(b)])),
         ("payload-longer", _inrz(payload=lambda b: b + noise)),

@@ -147,17 +147,19 @@ def inrz_header(data: bytes) -> dict:
     return json.loads(_inflate(inrz_parts(data)[2]))
 
 
-def inrz_pack(header: object, payload: bytes, version: int = 1, raw_header: bytes | None = None,
+def inrz_pack(header: object, payload: bytes, version: int | None = None, raw_header: bytes | None = None,
               magic: bytes = b"INRZ") -> bytes:
-    """An .inrz file with this header (JSON, or raw text) and payload, and a correct checksum."""
-    from inrkit.export.inrz import _deflate
+    """An .inrz file with this header (JSON, or raw text) and payload, and a correct checksum (the prefix
+    names `version`, by default the format inrkit writes)."""
+    from inrkit.export.inrz import VERSION, _deflate
 
+    version = VERSION if version is None else version
     head = _deflate(raw_header if raw_header is not None else json.dumps(header).encode())
     return PREFIX.pack(magic, version, len(head), len(payload), zlib.crc32(head + payload)) + head + payload
 
 
 def rewrite_inrz(source: Path, target: Path, edit: object = None, payload: object = None,
-                 raw_header: bytes | None = None, version: int = 1) -> Path:
+                 raw_header: bytes | None = None, version: int | None = None) -> Path:
     """Copy an .inrz with `edit(header)` and `payload(bytes)` applied and the checksum recomputed."""
     data = source.read_bytes()
     header, body = inrz_header(data), inrz_parts(data)[3]
