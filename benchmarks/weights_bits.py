@@ -29,6 +29,7 @@ import torch
 
 from inrkit import FitConfig, compress, create_model, fit, load, load_signal, save
 from inrkit.errors import InrkitError
+from inrkit.export.qat import STEPS as QAT_STEPS
 from inrkit.export.search import search_compress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def fitted(signal_name: str, model_name: str):
     return signal, result.model, time.perf_counter() - start
 
 
-def row(signal_name: str, model_name: str, qat_lr: float | None = None) -> dict:
+def row(signal_name: str, model_name: str, qat_lr: float | None = None, qat_steps: int = QAT_STEPS) -> dict:
     signal, model, seconds = fitted(signal_name, model_name)
     out = CACHE / f"{signal_name}-{model_name}"
     plain = compress(model, out.with_suffix(".8bit.inrz"), bits=8, signal=signal)
@@ -67,9 +68,10 @@ def row(signal_name: str, model_name: str, qat_lr: float | None = None) -> dict:
     start = time.perf_counter()
     try:
         found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal, qat_lr=qat_lr,
-                                origin_seed=SEED)
+                                qat_steps=qat_steps, origin_seed=SEED)
         entry["search"] = {"bits_per_param": found.bits_per_param, "psnr": found.metrics["psnr"],
                            "spec": found.spec, "seconds": time.perf_counter() - start, "qat_lr": qat_lr,
+                           "qat_steps": qat_steps,
                            "origin": found.origin}
     except InrkitError as exc:
         entry["search"] = {"error": str(exc), "seconds": time.perf_counter() - start}
@@ -124,7 +126,9 @@ def table(rows: list[dict]) -> str:
             lines.append(lead + f"| - | - | {s['error']} | no |")
             continue
         spec, loss = s["spec"], r["float_psnr"] - s["psnr"]
-        setting = (f"QAT lr {s['qat_lr']:g}, " if s.get("qat_lr") else "") + f"{spec['bits']} bit"
+        setting = (f"QAT lr {s['qat_lr']:g}, " if s.get("qat_lr") else "") + \
+            (f"QAT runs of {s['qat_steps']} steps, " if s.get("qat_steps", QAT_STEPS) != QAT_STEPS else "") + \
+            f"{spec['bits']} bit"
         others = sorted({b for _, b in spec["layer_bits"]})
         span = f"{others[0]}" if len(others) == 1 else f"{others[0]}-{others[-1]}" if others else ""
         setting += (" per channel" if spec["per_channel"] else "") + (f" (other tensors {span})" if span else "")
@@ -141,6 +145,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(FIRST), help="comma-separated backbones")
     parser.add_argument("--signals", default="demo,kodak")
     parser.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default: recipe lr / 10)")
+    parser.add_argument("--qat-steps", type=int, default=QAT_STEPS, help="steps of each QAT run")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the finished rows")
     parser.add_argument("--reencode", action="store_true",
                         help="instead of searching, code the earlier (no-origin) search's files again with origin")
@@ -156,7 +161,7 @@ def main() -> None:
         for model_name in args.only.split(","):
             if (signal_name, model_name) in done:
                 continue
-            make_row = reencoded if args.reencode else lambda s, m: row(s, m, args.qat_lr)
+            make_row = reencoded if args.reencode else lambda s, m: row(s, m, args.qat_lr, args.qat_steps)
             rows.append(make_row(signal_name, model_name))
             with store.open("a") as handle:
                 handle.write(json.dumps(rows[-1]) + "\n")

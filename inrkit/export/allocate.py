@@ -21,7 +21,7 @@ from .inrz import channel_rows, encode_float, tensor_roles
 from .origin import seeded_init, start_of
 from .quantize import QuantSpec, real_view
 
-WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
+WIDTHS = (4, 5, 6, 7, 8, 9, 10, 11, 12, 16)  # every width up to 12: WIRE's first hidden layer needs 8-9
 CHUNK = 1 << 16  # samples per forward pass, as `evaluate`
 
 Table = dict[str, dict[int, tuple[float, int]]]

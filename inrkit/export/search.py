@@ -148,7 +148,7 @@ def _ptq(model: nn.Module, prune: tuple[float, ...], run: dict) -> list[Probe]:
 
 # Allocations for these multiples of the loss target's MSE budget: 1 should meet the target as it is;
 # the larger ones are smaller files that QAT may bring back within it.
-BUDGET_MULTIPLES = (1, 4, 16, 64, 256, 1024)
+BUDGET_MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
 # For a bpp target, allocations along the whole size-quality curve: MSE up by 1% to 4x.
 BPP_MSE_RISES = (0.01, 0.04, 0.16, 0.64, 2.56, 4.0)
 
