@@ -11,8 +11,12 @@ cached under runs/weights_bits/ (not committed); then stored two ways:
 bits/param comes from the .inrz file size. Rows go to benchmarks/results/weights_bits.jsonl as each
 finishes (a re-run skips finished rows) and the table to benchmarks/results/weights_bits.md.
 
-    .venv/bin/python benchmarks/weights_bits.py [--only siren,spder] [--signals demo,kodak]
-    .venv/bin/python benchmarks/weights_bits.py --reencode --signals kodak --only siren,ffn,finer,spder
+    .venv/bin/python benchmarks/weights_bits.py [--only siren,spder] [--signals demo,kodak] [--qat-steps 600]
+    .venv/bin/python benchmarks/weights_bits.py --reencode [ROWS.jsonl] --signals kodak --only siren,ffn
+    .venv/bin/python benchmarks/weights_bits.py --table
+
+`--reencode` codes the files an earlier run's rows point to (default: weights_bits_no_origin.jsonl) again
+with the current encoder, with their setting and no new search; the PSNR is measured on the new file.
 
 Note: QAT continues training, so on these short (300-step) fits the stored model can score above
 the float one; the table shows both PSNRs so that the reader can see it.
@@ -78,16 +82,19 @@ def row(signal_name: str, model_name: str, qat_lr: float | None = None, qat_step
     return entry
 
 
-def reencoded(signal_name: str, model_name: str) -> dict:
-    """An earlier search's row (weights_bits_no_origin.jsonl) with its file's stored weights coded again with
-    origin coding and the same setting: no new search or QAT, PSNR measured on the new file."""
+def reencoded(signal_name: str, model_name: str, earlier: Path = BEFORE) -> dict:
+    """An earlier search's row (from `earlier`, a .jsonl of this script's rows) with its file's stored weights
+    coded again by the current encoder (origin coding, format 2) with the same setting: no new search or
+    QAT, PSNR measured on the new file."""
     from inrkit.export.compress import measure, write_atomic
     from inrkit.export.inrz import decode, encode, parse
     from inrkit.export.quantize import QuantSpec
 
-    signal, _, _ = fitted(signal_name, model_name)
-    row = next(r for r in map(json.loads, BEFORE.read_text().splitlines())
+    signal, model, _ = fitted(signal_name, model_name)
+    row = next(r for r in map(json.loads, earlier.read_text().splitlines())
                if (r["signal"], r["model"]) == (signal_name, model_name))
+    plain = compress(model, CACHE / f"{signal_name}-{model_name}.8bit.inrz", bits=8, signal=signal)
+    row["8bit"] = {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}
     data = (CACHE / f"{signal_name}-{model_name}.search.inrz").read_bytes()
     quant, stored = parse(data)[0]["quant"], decode(data)
     spec = QuantSpec(quant["bits"], quant["per_channel"], quant["prune"], quant["buffer_bits"],
@@ -147,8 +154,9 @@ def main() -> None:
     parser.add_argument("--qat-lr", type=float, default=None, help="QAT learning rate (default: recipe lr / 10)")
     parser.add_argument("--qat-steps", type=int, default=QAT_STEPS, help="steps of each QAT run")
     parser.add_argument("--table", action="store_true", help="only rewrite the table from the finished rows")
-    parser.add_argument("--reencode", action="store_true",
-                        help="instead of searching, code the earlier (no-origin) search's files again with origin")
+    parser.add_argument("--reencode", type=Path, nargs="?", const=BEFORE, default=None, metavar="ROWS.jsonl",
+                        help="instead of searching, code the files of an earlier run's rows again with the current "
+                             f"encoder (default rows: {BEFORE.name})")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     store = RESULTS / "weights_bits.jsonl"
@@ -161,7 +169,8 @@ def main() -> None:
         for model_name in args.only.split(","):
             if (signal_name, model_name) in done:
                 continue
-            make_row = reencoded if args.reencode else lambda s, m: row(s, m, args.qat_lr, args.qat_steps)
+            make_row = (lambda s, m: reencoded(s, m, args.reencode)) if args.reencode else \
+                (lambda s, m: row(s, m, args.qat_lr, args.qat_steps))
             rows.append(make_row(signal_name, model_name))
             with store.open("a") as handle:
                 handle.write(json.dumps(rows[-1]) + "\n")
