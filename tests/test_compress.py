@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from inrkit import ExportError, FitConfig, compress, create_model, decompress, fit, list_models, load_signal, render
 from inrkit.cli import app
+from inrkit.export.allocate import allocate
 from inrkit.export.entropy import decode_symbols, encode_symbols
 from inrkit.export.inrz import encode
 from inrkit.export.quantize import QuantSpec, affine_params, dequantize, quantize
@@ -372,3 +373,12 @@ def test_the_bpp_search_fine_tunes_only_settings_that_no_smaller_setting_beats(m
     best = search._best_under(None, 3.0, qat_steps=10, max_runs=2, run={})
     assert tuned == [280, 200]
     assert (best.stats.bytes, best.qat) == (280, True)
+
+
+def test_an_allocation_does_not_spend_leftover_budget_on_a_far_worse_trade() -> None:
+    # one step of the large tensor fits; its next does not, and the small tensor's step would fit but
+    # costs 9x the MSE per byte saved (WIRE's first-layer bias: 43 % more MSE for 88 bytes)
+    table = {"hidden": {8: (0.0, 8000), 7: (1.0, 7000), 6: (5.0, 6000)}, "first.bias": {16: (0.0, 300), 12: (0.9, 200)}}
+    assert allocate(table, budget=3.0) == {"hidden": 7, "first.bias": 16}
+    assert allocate(table, budget=5.5) == {"hidden": 6, "first.bias": 16}
+    assert allocate(table, budget=6.0) == {"hidden": 6, "first.bias": 12}  # no better trade left

@@ -59,6 +59,12 @@ def sensitivity_table(model: nn.Module, signal: Signal, per_channel: bool, width
 def allocate(table: Table, budget: float) -> dict[str, int]:
     """Widths per tensor with the smallest total size whose predicted MSE increase stays within `budget`.
 
+    Greedy in the order of MSE added per byte saved, stopping at the first step that does not fit: the
+    budget left over is not spent on worse trades. Spending it anyway put WIRE's first-layer bias at 12
+    bits (88 bytes saved for 43 % more MSE, 56 times the rate of the first hidden layer's last step)
+    and lost 1.4 dB that fine-tuning did not win back; the budgets `search` sweeps cover the points
+    between.
+
     Example:
         >>> table = {"a": {8: (0.0, 800), 4: (1.0, 400)}, "b": {8: (0.0, 800), 4: (0.1, 400)}}
         >>> allocate(table, budget=0.5)
@@ -75,9 +81,9 @@ def allocate(table: Table, budget: float) -> dict[str, int]:
                 continue
             added = table[name][lower[0]][0] - table[name][bits][0]
             saved = table[name][bits][1] - table[name][lower[0]][1]
-            if saved > 0 and spent + added <= budget and added / saved < best_rate:
+            if saved > 0 and added / saved < best_rate:
                 best, best_rate = (name, lower[0], added), added / saved
-        if best is None:
+        if best is None or spent + best[2] > budget:
             return chosen
         name, bits, added = best
         chosen[name], spent = bits, spent + added
