@@ -45,6 +45,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "runs" / "weights_bits"
 SEED = 0
 BEFORE = RESULTS / "weights_bits_no_origin.jsonl"  # the same search before weights were coded as changes from the init
+FORMAT1 = RESULTS / "weights_bits_format1.jsonl"  # with origin coding, in .inrz format 1 (2026-12-01)
 
 
 def fitted(signal_name: str, model_name: str):
@@ -118,17 +119,20 @@ def table(rows: list[dict]) -> str:
              "Made by `.venv/bin/python benchmarks/weights_bits.py` (300-step fits, seed 0, CPU; bits/param from",
              "the .inrz file size; loss = float PSNR - stored PSNR, negative when QAT's extra steps improved it).",
              "Goal (issue 14): <= 6 bits/param at <= 0.1 dB for SIREN, FFN, WIRE, FINER and SPDER.", "",
-             "The search codes weights as their change from the seeded init where that is smaller (`origin`);",
-             "the column before it is the same search without that (weights_bits_no_origin.jsonl).", "",
-             "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | search without origin: "
-             "bits/param (loss dB) | search: bits/param | search loss dB | setting | goal met |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    before = {(r["signal"], r["model"]): r for r in map(json.loads, BEFORE.read_text().splitlines())} \
-        if BEFORE.exists() else {}
+             "The search codes weights as their change from the seeded init where that is smaller (`origin`).",
+             "Earlier columns: the same search without origin coding (weights_bits_no_origin.jsonl), and with it",
+             "in .inrz format 1 (weights_bits_format1.jsonl, 2026-12-01).", "",
+             "| signal | model | params | float dB | 8-bit: bits/param | 8-bit loss dB | without origin: "
+             "bits/param (loss dB) | format 1: bits/param (loss dB) | search: bits/param | search loss dB | setting "
+             "| goal met |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    before, format1 = ({(r["signal"], r["model"]): r for r in map(json.loads, path.read_text().splitlines())}
+                       if path.exists() else {} for path in (BEFORE, FORMAT1))
     for r in rows:
         s, p = r["search"], r["8bit"]
         lead = (f"| {r['signal']} | {r['model']} | {r['params']:,} | {r['float_psnr']:.2f} | {p['bits_per_param']:.2f} "
-                f"| {r['float_psnr'] - p['psnr']:.2f} | {_earlier(before.get((r['signal'], r['model'])))} ")
+                f"| {r['float_psnr'] - p['psnr']:.2f} | {_earlier(before.get((r['signal'], r['model'])))} "
+                f"| {_earlier(format1.get((r['signal'], r['model'])))} ")
         if "error" in s:
             lines.append(lead + f"| - | - | {s['error']} | no |")
             continue
