@@ -146,6 +146,11 @@ def table(rows: list[dict]) -> str:
         setting += "; the earlier search's file coded again (--reencode, no new search)" if s.get("reencoded") else ""
         met = "yes" if s["bits_per_param"] <= 6 and loss <= 0.1 else "no"
         lines.append(lead + f"| {s['bits_per_param']:.2f} | {loss:.2f} | {setting} | {met} |")
+    lines += ["", "Runs of 2026-12-02: demo WIRE (`--signals demo --only wire --qat-steps 600`), FINER and SPDER",
+              "searched at commit 72345cb; Kodak WIRE (`--signals kodak --only wire`) at 83acbdd, before `allocate`",
+              "stopped at the first step that does not fit its budget; the other rows: `--reencode",
+              "benchmarks/results/weights_bits_format1.jsonl` (demo FINER and SPDER lost 0.19 and 0.75 dB coded",
+              "again that way, a second rounding onto the bfloat16 grid, so they were searched again)."]
     lines += ["", "Where WIRE's bits go (per-tensor sensitivity, faint units, coding the update from the seeded",
               "init): `benchmarks/results/wire_bits.md`, made by `.venv/bin/python benchmarks/wire_bits.py`."]
     return "\n".join(lines) + "\n"
