@@ -15,6 +15,7 @@ import inspect
 import math
 import types
 import typing
+import warnings
 from typing import Any
 
 from torch import nn
@@ -245,7 +246,9 @@ def build(model: ModelInfo, signal: SignalInfo | None, source: str) -> nn.Module
     """
     entry = MODELS[model.name]
     try:
-        shell = _build(entry, dict(model.kwargs), device="meta")
+        with warnings.catch_warnings():  # a width of 0 is refused below, without torch's warning about it first
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            shell = _build(entry, dict(model.kwargs), device="meta")
         state = shell.state_dict()
         numbers = sum(t.numel() * (1 + t.is_complex()) for t in state.values())
     except Exception as exc:  # a constructor is not written for hostile arguments
