@@ -260,7 +260,7 @@ def solve_width(entry: ModelEntry, kwargs: dict[str, Any], params: int, toleranc
     """
 
     def count(width: int) -> int:
-        return count_params(_build(entry, {**kwargs, entry.width_arg: width}, device="meta"))
+        return _meta_count(entry, {**kwargs, entry.width_arg: width})
 
     lo, hi = 1, 2
     while count(hi) < params:
