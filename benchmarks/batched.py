@@ -8,6 +8,7 @@ load hits both alike. Crops are cut from ../shared/data images by path (nothing 
     python benchmarks/batched.py speed --device cuda --members 64,512 --loop-members 8   # on a GPU
     python benchmarks/batched.py engines --threads 1             # stacked vs vmap per backbone (auto's pick)
     python benchmarks/batched.py direct --members 64 --repeats 5  # SIREN's autograd-free step vs autograd
+    python benchmarks/batched.py profile --members 64           # where one fit_many step of A spends its time
     python benchmarks/batched.py meta --threads 1            # learned init vs random, steps to 30 dB (5.5 min)
     python benchmarks/batched.py report                      # results/batched.json -> median tables
 """
@@ -199,6 +200,45 @@ def direct(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def profile(args: argparse.Namespace) -> list[dict]:
+    """One fit_many step of setting A at `--members`, by operator and input shape (torch.profiler's self
+    CPU time per step over 20 steps after 20 warm-up steps), beside the step's wall time."""
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    import inrkit
+    from inrkit import batched as engine
+
+    torch.set_num_threads(args.threads)
+    side, width, layers = SETTINGS["A"]
+    signals, rows = crops(DATA / "kodak", args.members[0], side, seed=0), []
+
+    def steps_only(stack, *_, **__) -> None:  # in place of fit_many's training loop
+        coords, targets = stack.batch()
+        for _ in range(20):
+            stack.step(coords, targets, "mse")
+        start = time.perf_counter()
+        for _ in range(20):
+            stack.step(coords, targets, "mse")
+        wall = (time.perf_counter() - start) / 20 * 1e3
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(20):
+                stack.step(coords, targets, "mse")
+        events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+        rows.append({"op": "wall (unprofiled)", "ms_per_step": wall, "calls_per_step": 1, "shapes": ""})
+        rows.extend({"op": e.key, "ms_per_step": e.self_cpu_time_total / 20e3, "calls_per_step": e.count / 20,
+                     "shapes": str(e.input_shapes)} for e in events[:args.top])
+
+    engine._train = steps_only
+    inrkit.fit_many(signals, lambda sig: inrkit.create_model("siren", signal=sig, hidden_features=width,
+                                                             hidden_layers=layers),
+                    inrkit.FitConfig(steps=300, progress=False))
+    for row in rows:
+        print(f"{row['ms_per_step']:7.3f} ms  {row['calls_per_step']:5.1f}x  {row['op']:24s} {row['shapes']}")
+    return rows
+
+
 def meta(args: argparse.Namespace) -> dict:
     """Learn on DIV2K train crops, then fit held-back Kodak crops to 30 dB from random and learned inits."""
     import torch
@@ -237,7 +277,8 @@ def meta(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "engines", "direct", "meta", "one", "report"])
+    parser.add_argument("what", choices=["speed", "engines", "direct", "profile", "meta", "one",
+                                                      "report"])
     parser.add_argument("--models", type=lambda s: s.split(","),
                         default=["siren", "finer", "gauss", "spder", "wire", "relu_pe", "ffn", "fkan", "sl2a", "ngp"])
     parser.add_argument("rest", nargs="*")
@@ -251,6 +292,7 @@ def main() -> None:
     parser.add_argument("--loop-members", type=int, default=16, help="loop fits timed (per-member time is flat)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--label", default="", help="suffix of the results key (keeps another machine's rows)")
+    parser.add_argument("--top", type=int, default=16, help="operators listed by profile")
     parser.add_argument("--train", type=int, default=128)
     parser.add_argument("--test", type=int, default=48, help="held-back Kodak crops (two per image)")
     parser.add_argument("--outer", type=int, default=150)
@@ -279,6 +321,8 @@ def main() -> None:
         store["engines_cpu"] = [fresh.pop(r["model"], r) for r in store.get("engines_cpu", [])] + list(fresh.values())
     elif args.what == "direct":
         store[f"direct_{args.device}_threads{args.threads}{args.label}"] = direct(args)
+    elif args.what == "profile":
+        store[f"profile_{args.device}_threads{args.threads}{args.label}"] = profile(args)
     elif args.what == "meta":
         store["meta"] = meta(args)
     else:
