@@ -28,7 +28,7 @@ from .qat import STEPS as QAT_STEPS
 from .qat import finetune_quantized
 from .quantize import QuantSpec
 
-WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)
+UNIFORM_WIDTHS = (4, 5, 6, 7, 8, 10, 12, 16)  # one width for every tensor (allocate.WIDTHS: per tensor)
 PRUNE = (0.0, 0.3, 0.6, 0.8, 0.9)
 SMALL_TENSOR = 0.02  # tensors under this share of the parameters keep >= SMALL_BITS (see the module docstring)
 # SPDER at 8 bits lost 28-32 dB from its first layer alone and 6 dB from the first hidden bias (a 64-wide
@@ -142,7 +142,7 @@ def search_compress(model: nn.Module, path: str | Path, *, max_loss: float | Non
 def _ptq(model: nn.Module, prune: tuple[float, ...], run: dict) -> list[Probe]:
     """Every (width, per-channel, prune) setting without fine-tuning, by file size."""
     probes = [_probe(model, layer_spec(model, b, pc, p), qat_steps=0, **run)
-              for p in prune for b in WIDTHS for pc in (False, True)]
+              for p in prune for b in UNIFORM_WIDTHS for pc in (False, True)]
     return sorted(probes, key=lambda pr: pr.stats.bytes)
 
 
