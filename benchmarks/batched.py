@@ -202,7 +202,8 @@ def direct(args: argparse.Namespace) -> list[dict]:
 
 def profile(args: argparse.Namespace) -> list[dict]:
     """One fit_many step of setting A at `--members`, by operator and input shape (torch.profiler's self
-    CPU time per step over 20 steps after 20 warm-up steps), beside the step's wall time."""
+    time per step over 20 steps after 20 warm-up steps; CPU time, and CUDA time on a GPU), beside the
+    step's wall time."""
     import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -221,19 +222,25 @@ def profile(args: argparse.Namespace) -> list[dict]:
         start = time.perf_counter()
         for _ in range(20):
             stack.step(coords, targets, "mse")
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
         wall = (time.perf_counter() - start) / 20 * 1e3
-        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * args.device.startswith("cuda")
+        with torch_profile(activities=activities, record_shapes=True) as prof:
             for _ in range(20):
                 stack.step(coords, targets, "mse")
-        events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+        def self_time(event) -> float:  # microseconds where the operator ran: the GPU's on a GPU
+            return getattr(event, "self_device_time_total", 0) if len(activities) > 1 else event.self_cpu_time_total
+
+        events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -self_time(e))
         rows.append({"op": "wall (unprofiled)", "ms_per_step": wall, "calls_per_step": 1, "shapes": ""})
-        rows.extend({"op": e.key, "ms_per_step": e.self_cpu_time_total / 20e3, "calls_per_step": e.count / 20,
+        rows.extend({"op": e.key, "ms_per_step": self_time(e) / 20e3, "calls_per_step": e.count / 20,
                      "shapes": str(e.input_shapes)} for e in events[:args.top])
 
     engine._train = steps_only
     inrkit.fit_many(signals, lambda sig: inrkit.create_model("siren", signal=sig, hidden_features=width,
                                                              hidden_layers=layers),
-                    inrkit.FitConfig(steps=300, progress=False))
+                    inrkit.FitConfig(steps=300, device=args.device, progress=False))
     for row in rows:
         print(f"{row['ms_per_step']:7.3f} ms  {row['calls_per_step']:5.1f}x  {row['op']:24s} {row['shapes']}")
     return rows
@@ -277,8 +284,7 @@ def meta(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "engines", "direct", "profile", "meta", "one",
-                                                      "report"])
+    parser.add_argument("what", choices=["speed", "engines", "direct", "profile", "meta", "one", "report"])
     parser.add_argument("--models", type=lambda s: s.split(","),
                         default=["siren", "finer", "gauss", "spder", "wire", "relu_pe", "ffn", "fkan", "sl2a", "ngp"])
     parser.add_argument("rest", nargs="*")
