@@ -16,6 +16,9 @@ mkdir -p "$OUT"
 # fit_many vs a loop of `fit`, 32² crops, SIREN 3x32, 300 steps (issue 12's GPU goal: >= 10x at 512 members)
 INRKIT_SHARED_DATA=${INRKIT_SHARED_DATA:-../shared/data} timeout 150 "$PY" benchmarks/batched.py speed \
     --device cuda --members 64,512 --loop-members 8 --repeats 1 2>&1 | tee "$OUT/batched.txt" || echo "batched: failed or timed out"
+# Where one 512-member step spends its GPU time, should the ratio fall short of 10x.
+INRKIT_SHARED_DATA=${INRKIT_SHARED_DATA:-../shared/data} timeout 60 "$PY" benchmarks/batched.py profile \
+    --device cuda --members 512 --label _gpu 2>&1 | tee "$OUT/batched_profile.txt" || echo "profile: failed or timed out"
 # The latent-grid codec on one full-size Kodak image (1,000 steps): encode seconds on the GPU, PSNR, bpp.
 timeout 120 "$PY" -m inrkit compress "${DATA:-../shared/data/kodak}/kodim01.png" --bpp 0.5 --device cuda \
     --out "$OUT/kodim01.inrz" --quiet --json 2>&1 | tee "$OUT/latent_codec.json" || echo "latent codec: failed or timed out"
