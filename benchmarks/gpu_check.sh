@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One GPU check (under 10 minutes on one GPU, the device's limit per command): the `gpu` tests, fit_many
-# against a loop of fit at 64 and 512 members and a profile of its step, one latent-codec encode, and last the speed table at 512²
-# for every backbone (the longest: cut at 200 s, its bench store keeps the cases it finished). A timed
-# step that fails or runs out of time is reported and the script goes on, so it never loses the others.
+# against a loop of fit at 64 and 512 members and a profile of its step, one latent-codec encode, and
+# last the speed table at 512² for every backbone (the longest: cut at 200 s, its bench store keeps the
+# cases it finished). A timed step that fails or runs out of time is reported and the script goes on,
+# so it never loses the others.
 # Results land in benchmarks/results/gpu/ for the next commit. Run from anywhere:
 #   bash benchmarks/gpu_check.sh            # needs CUDA and the project installed (make test does that)
 set -euo pipefail
