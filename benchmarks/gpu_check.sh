@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU check (under 10 minutes on one GPU, the device's limit per command): the `gpu` tests, fit_many
 # against a loop of fit at 64 and 512 members and a profile of its step, one latent-codec encode, and
-# last the speed table at 512² for every backbone (the longest: cut at 200 s, its bench store keeps the
+# last the speed table at 512² for every backbone (the longest: cut at 150 s, its bench store keeps the
 # cases it finished). A timed step that fails or runs out of time is reported and the script goes on,
 # so it never loses the others.
 # Results land in benchmarks/results/gpu/ for the next commit. Run from anywhere:
@@ -23,5 +23,5 @@ INRKIT_SHARED_DATA=${INRKIT_SHARED_DATA:-../shared/data} timeout 60 "$PY" benchm
 # The latent-grid codec on one full-size Kodak image (1,000 steps): encode seconds on the GPU, PSNR, bpp.
 timeout 120 "$PY" -m inrkit compress "${DATA:-../shared/data/kodak}/kodim01.png" --bpp 0.5 --device cuda \
     --out "$OUT/kodim01.inrz" --quiet --json 2>&1 | tee "$OUT/latent_codec.json" || echo "latent codec: failed or timed out"
-timeout 200 "$PY" benchmarks/speed.py --device cuda --size 512 --steps 300 --out "$OUT/speed" 2>&1 \
+timeout 150 "$PY" benchmarks/speed.py --device cuda --size 512 --steps 300 --out "$OUT/speed" 2>&1 \
     | tee "$OUT/speed.txt" || echo "speed table: failed or timed out"
