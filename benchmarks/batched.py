@@ -217,13 +217,17 @@ def profile(args: argparse.Namespace) -> list[dict]:
 
     def steps_only(stack, *_, **__) -> None:  # in place of fit_many's training loop
         coords, targets = stack.batch()
+        def sync() -> None:  # a GPU runs the steps asynchronously: time them, not their launches
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+
         for _ in range(20):
             stack.step(coords, targets, "mse")
+        sync()
         start = time.perf_counter()
         for _ in range(20):
             stack.step(coords, targets, "mse")
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
+        sync()
         wall = (time.perf_counter() - start) / 20 * 1e3
         activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * args.device.startswith("cuda")
         with torch_profile(activities=activities, record_shapes=True) as prof:
