@@ -215,12 +215,18 @@ def profile(args: argparse.Namespace) -> list[dict]:
     side, width, layers = SETTINGS["A"]
     signals, rows = crops(DATA / "kodak", args.members[0], side, seed=0), []
 
+    on_gpu = args.device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * on_gpu
+
+    def sync() -> None:  # a GPU runs the steps asynchronously: time them, not their launches
+        if on_gpu:
+            torch.cuda.synchronize()
+
+    def self_time(event) -> float:  # microseconds where the operator ran: the GPU's on a GPU
+        return getattr(event, "self_device_time_total", 0) if on_gpu else event.self_cpu_time_total
+
     def steps_only(stack, *_, **__) -> None:  # in place of fit_many's training loop
         coords, targets = stack.batch()
-        def sync() -> None:  # a GPU runs the steps asynchronously: time them, not their launches
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-
         for _ in range(20):
             stack.step(coords, targets, "mse")
         sync()
@@ -229,13 +235,9 @@ def profile(args: argparse.Namespace) -> list[dict]:
             stack.step(coords, targets, "mse")
         sync()
         wall = (time.perf_counter() - start) / 20 * 1e3
-        activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * args.device.startswith("cuda")
         with torch_profile(activities=activities, record_shapes=True) as prof:
             for _ in range(20):
                 stack.step(coords, targets, "mse")
-        def self_time(event) -> float:  # microseconds where the operator ran: the GPU's on a GPU
-            return getattr(event, "self_device_time_total", 0) if len(activities) > 1 else event.self_cpu_time_total
-
         events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -self_time(e))
         rows.append({"op": "wall (unprofiled)", "ms_per_step": wall, "calls_per_step": 1, "shapes": ""})
         rows.extend({"op": e.key, "ms_per_step": self_time(e) / 20e3, "calls_per_step": e.count / 20,
