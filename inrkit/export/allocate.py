@@ -17,9 +17,9 @@ from torch import nn
 
 from ..fit import probe_mse
 from ..signals import Signal
-from .inrz import channel_rows, encode_float, tensor_roles
+from .inrz import encode_float, tensor_roles
 from .origin import seeded_init, start_of
-from .quantize import QuantSpec, real_view
+from .quantize import QuantSpec, channel_rows, real_view
 
 WIDTHS = (4, 5, 6, 7, 8, 9, 10, 11, 12, 16)  # every width up to 12: WIRE's first hidden layer needs 8-9
 CHUNK = 1 << 16  # samples per forward pass, as `evaluate`

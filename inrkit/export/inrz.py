@@ -37,7 +37,7 @@ from . import schema
 from .entropy import decode_bytes, decode_symbols, encode_bytes, encode_symbols
 from .inrz_header import Entry, check_origin, check_quant, check_table
 from .origin import change, init_crc, seeded, seeded_init, start_of
-from .quantize import QuantSpec, affine_params, dequantize, prune_mask, quantize, real_view
+from .quantize import QuantSpec, affine_params, channel_rows, dequantize, prune_mask, quantize, real_view
 
 MAGIC = b"INRZ"
 LATENT_MAGIC = b"INRL"  # the latent-grid image codec's files (export/latent.py) share the .inrz suffix
@@ -116,12 +116,6 @@ def _float_codings(real: torch.Tensor, bits: int | None, per_channel: bool,
         coder, coded = encode_symbols(ints.numpy().ravel(), bits, rows=ints.shape[0] if ints.dim() > 1 else 1)
         codings.append(([mode, coder, bits, int(per_channel)], side + coded))
     return codings, dequantize(q, scale, zero, per_channel)
-
-
-def channel_rows(t: torch.Tensor) -> bool:
-    """Whether a tensor has output channels to scale one by one: its own rows, so a complex vector, whose
-    real view is (n, 2), has none (format 1 gave each of its (real, imaginary) pairs a scale)."""
-    return t.dim() > 1
 
 
 def _side_bytes(scale: torch.Tensor, zero: torch.Tensor, bits: int) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .entropy import BYTE_CODERS, CODERS
+from .quantize import channel_rows
 from .schema import fail, integer, mapping, number, short, text
 
 # mode -> coders it may use; "qu": quantised, coded as the change from the seeded init (`origin`)
@@ -87,8 +88,8 @@ def expected_entry(name: str, like: torch.Tensor, role: str, quant: Quant, versi
     bits = quant.layer_bits.get(name, quant.bits) if role == "weight" else quant.buffer_bits
     if bits is None:
         return "f16", 16, False
-    rows = like.dim() + int(like.is_complex() and version == 1)
-    return "q", bits, quant.per_channel and role == "weight" and rows > 1
+    has_rows = like.dim() + int(like.is_complex()) > 1 if version == 1 else channel_rows(like)
+    return "q", bits, quant.per_channel and role == "weight" and has_rows
 
 
 def check_origin(value: Any, source: str) -> dict[str, int] | None:

@@ -102,6 +102,12 @@ def bfloat16_ceil(x: torch.Tensor) -> torch.Tensor:
     return ((bits + 0xFFFF) & ~0xFFFF).view(torch.float32)
 
 
+def channel_rows(t: torch.Tensor) -> bool:
+    """Whether a tensor has output channels to scale one by one: its own rows, so a complex vector, whose
+    real view is (n, 2), has none (format 1 gave each of its (real, imaginary) pairs a scale)."""
+    return t.dim() > 1
+
+
 def quantize(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int,
              per_channel: bool = False) -> torch.Tensor:
     """Integers q in [0, 2^bits - 1] (int64, same shape as w)."""
@@ -143,7 +149,7 @@ def fake_quantize(w: torch.Tensor, spec: QuantSpec, mask: torch.Tensor | None = 
         if bits is None:
             stored = target.half().float()
         else:
-            per_channel = spec.per_channel and w.dim() > 1  # the tensor's own rows: not a complex vector's pairs
+            per_channel = spec.per_channel and channel_rows(w)
             scale, zero = affine_params(target, bits, per_channel)
             stored = dequantize(quantize(target, scale, zero, bits, per_channel), scale, zero, per_channel)
     out = target + (stored.to(real.dtype) - target).detach()
