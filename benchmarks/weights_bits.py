@@ -63,13 +63,18 @@ def fitted(signal_name: str, model_name: str):
     return signal, result.model, time.perf_counter() - start
 
 
+def stored_8bit(signal_name: str, model_name: str, model, signal) -> tuple[object, dict]:
+    """The plain 8-bit per-tensor file of a fit (cached beside it): its stats and the row's "8bit" entry."""
+    plain = compress(model, CACHE / f"{signal_name}-{model_name}.8bit.inrz", bits=8, signal=signal)
+    return plain, {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}
+
+
 def row(signal_name: str, model_name: str, qat_lr: float | None = None, qat_steps: int = QAT_STEPS) -> dict:
     signal, model, seconds = fitted(signal_name, model_name)
     out = CACHE / f"{signal_name}-{model_name}"
-    plain = compress(model, out.with_suffix(".8bit.inrz"), bits=8, signal=signal)
+    plain, eight_bit = stored_8bit(signal_name, model_name, model, signal)
     entry = {"signal": signal_name, "model": model_name, "params": plain.params, "fit_seconds": seconds,
-             "float_psnr": plain.float_metrics["psnr"],
-             "8bit": {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}}
+             "float_psnr": plain.float_metrics["psnr"], "8bit": eight_bit}
     start = time.perf_counter()
     try:
         found = search_compress(model, out.with_suffix(".search.inrz"), max_loss=0.1, signal=signal, qat_lr=qat_lr,
@@ -94,8 +99,7 @@ def reencoded(signal_name: str, model_name: str, earlier: Path = BEFORE) -> dict
     signal, model, _ = fitted(signal_name, model_name)
     row = next(r for r in map(json.loads, earlier.read_text().splitlines())
                if (r["signal"], r["model"]) == (signal_name, model_name))
-    plain = compress(model, CACHE / f"{signal_name}-{model_name}.8bit.inrz", bits=8, signal=signal)
-    row["8bit"] = {"bits_per_param": plain.bits_per_param, "psnr": plain.metrics["psnr"]}
+    row["8bit"] = stored_8bit(signal_name, model_name, model, signal)[1]
     data = (CACHE / f"{signal_name}-{model_name}.search.inrz").read_bytes()
     quant, stored = parse(data)[0]["quant"], decode(data)
     spec = QuantSpec(quant["bits"], quant["per_channel"], quant["prune"], quant["buffer_bits"],
